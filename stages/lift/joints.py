@@ -1,0 +1,140 @@
+"""Joint layouts and the 2D input normalisation of the lifting stage.
+
+Everything that depends on *which joint is which* lives here, in one tested place:
+
+* COCO-17 (what mmpose's top-down detectors output) -> Human3.6M-17 (what the lifter predicts),
+* the Human3.6M left/right tables used by flip augmentation and flip-test averaging,
+* the screen-coordinate normalisation of VideoPose3D / PoseFormer / CA-PF.
+
+Human3.6M-17 order (VideoPose3D): 0 pelvis, 1 r-hip, 2 r-knee, 3 r-ankle, 4 l-hip, 5 l-knee,
+6 l-ankle, 7 spine, 8 thorax, 9 neck/nose, 10 head, 11 l-shoulder, 12 l-elbow, 13 l-wrist,
+14 r-shoulder, 15 r-elbow, 16 r-wrist.
+
+COCO-17 order: 0 nose, 1 l-eye, 2 r-eye, 3 l-ear, 4 r-ear, 5 l-shoulder, 6 r-shoulder, 7 l-elbow,
+8 r-elbow, 9 l-wrist, 10 r-wrist, 11 l-hip, 12 r-hip, 13 l-knee, 14 r-knee, 15 l-ankle, 16 r-ankle.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+ArrayLike = TypeVar("ArrayLike", np.ndarray, torch.Tensor)
+
+NUM_JOINTS = 17
+H36M_JOINT_NAMES: tuple[str, ...] = (
+    "pelvis", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "spine", "thorax",
+    "neck_nose", "head", "l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist",
+)
+COCO_JOINT_NAMES: tuple[str, ...] = (
+    "nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow",
+    "l_wrist", "r_wrist", "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle",
+)
+ROOT_JOINT = 0  # pelvis: the 3D targets are relative to it
+
+# Left/right tables of the H36M layout (the authors' and VideoPose3D's flip augmentation).
+H36M_LEFT: tuple[int, ...] = (4, 5, 6, 11, 12, 13)
+H36M_RIGHT: tuple[int, ...] = (1, 2, 3, 14, 15, 16)
+
+# H36M joints that are a single COCO joint: h36m index -> coco index.
+_COCO_DIRECT: dict[int, int] = {
+    1: 12, 2: 14, 3: 16,      # right leg
+    4: 11, 5: 13, 6: 15,      # left leg
+    9: 0,                     # neck/nose <- nose
+    11: 5, 12: 7, 13: 9,      # left arm
+    14: 6, 15: 8, 16: 10,     # right arm
+}
+
+
+def _flip_permutation(num_joints: int = NUM_JOINTS) -> list[int]:
+    """Index list that swaps every left joint with its right partner (centre joints stay)."""
+    perm = list(range(num_joints))
+    for left, right in zip(H36M_LEFT, H36M_RIGHT):
+        perm[left], perm[right] = right, left
+    return perm
+
+
+H36M_FLIP_PERM: tuple[int, ...] = tuple(_flip_permutation())
+
+
+def coco17_to_h36m17(kp: ArrayLike) -> ArrayLike:
+    """Convert COCO-17 joints to the Human3.6M-17 layout.
+
+    The standard construction (mmpose's ``convert_keypoint_definition`` for COCO -> H36M, also used
+    by VideoPose3D-style in-the-wild demos): pelvis = mid-hips, thorax = mid-shoulders,
+    spine = mid(pelvis, thorax), neck/nose = the COCO nose, head = mid-eyes; the limbs are copied.
+    Head = mid-eyes is an approximation (H36M's head joint sits higher, near the crown): we keep it
+    because it is what every public COCO->H36M lifter pipeline uses, so numbers stay comparable,
+    and the bias is consistent, so a lifter trained on converted joints absorbs it.
+
+    Works on any trailing coordinate size D (2D joints, 2D + score, 3D): every column is averaged
+    the same way, so a score column becomes the mean score of the joints it was built from.
+
+    Args:
+        kp: ``(..., 17, D)`` COCO-ordered joints, numpy array or torch tensor.
+    Returns:
+        ``(..., 17, D)`` H36M-ordered joints of the same type, dtype and device.
+    """
+    if kp.shape[-2] != NUM_JOINTS:
+        raise ValueError(f"expected 17 COCO joints on axis -2, got shape {tuple(kp.shape)}")
+    out = kp.clone() if isinstance(kp, torch.Tensor) else np.array(kp, copy=True)
+    h36m_idx = list(_COCO_DIRECT)
+    coco_idx = [_COCO_DIRECT[i] for i in h36m_idx]
+    out[..., h36m_idx, :] = kp[..., coco_idx, :]
+    pelvis = (kp[..., 11, :] + kp[..., 12, :]) / 2
+    thorax = (kp[..., 5, :] + kp[..., 6, :]) / 2
+    out[..., 0, :] = pelvis
+    out[..., 8, :] = thorax
+    out[..., 7, :] = (pelvis + thorax) / 2
+    out[..., 10, :] = (kp[..., 1, :] + kp[..., 2, :]) / 2
+    return out
+
+
+def flip_joints(kp: ArrayLike, *, width: float | None = None) -> ArrayLike:
+    """Mirror joints horizontally and swap left/right labels (H36M-17 layout).
+
+    Args:
+        kp: ``(..., 17, D)`` with D >= 2; column 0 is x, other columns are kept.
+        width: ``None`` for centred coordinates (normalised 2D, root-relative 3D): x -> -x.
+            A pixel width ``w`` for pixel coordinates of an image being flipped: x -> (w - 1) - x,
+            because pixel centres sit at integers 0..w-1 (the authors' crop joints: 191 - x).
+    Returns:
+        The flipped joints, same shape and type. Flipping twice gives the input back.
+    """
+    if kp.shape[-2] != NUM_JOINTS:
+        raise ValueError(f"expected 17 H36M joints on axis -2, got shape {tuple(kp.shape)}")
+    out = kp[..., list(H36M_FLIP_PERM), :]
+    out = out.clone() if isinstance(out, torch.Tensor) else np.array(out, copy=True)
+    out[..., 0] = -out[..., 0] if width is None else (width - 1) - out[..., 0]
+    return out
+
+
+def normalise_screen_coordinates(kp_px: ArrayLike, width: float, height: float) -> ArrayLike:
+    """Pixels -> the lifter's 2D input: ``X / w * 2 - [1, h / w]``.
+
+    x maps [0, w] to [-1, 1] and y is scaled by the same factor (aspect kept), centred on the
+    image centre, as in VideoPose3D, PoseFormer and CA-PF.
+
+    Args:
+        kp_px: ``(..., 2)`` joints in image pixels (x, y).
+    Returns:
+        ``(..., 2)`` normalised joints, same type.
+    """
+    if kp_px.shape[-1] != 2:
+        raise ValueError(f"expected (..., 2) pixel coordinates, got shape {tuple(kp_px.shape)}")
+    shift = [1.0, height / width]
+    if isinstance(kp_px, torch.Tensor):
+        return kp_px / width * 2 - kp_px.new_tensor(shift)
+    return kp_px / width * 2 - np.asarray(shift, dtype=kp_px.dtype)
+
+
+def image_coordinates(kp_norm: ArrayLike, width: float, height: float) -> ArrayLike:
+    """Inverse of :func:`normalise_screen_coordinates`: ``(..., 2)`` normalised -> pixels."""
+    if kp_norm.shape[-1] != 2:
+        raise ValueError(f"expected (..., 2) coordinates, got shape {tuple(kp_norm.shape)}")
+    shift = [1.0, height / width]
+    if isinstance(kp_norm, torch.Tensor):
+        return (kp_norm + kp_norm.new_tensor(shift)) * width / 2
+    return (kp_norm + np.asarray(shift, dtype=kp_norm.dtype)) * width / 2
