@@ -1,0 +1,246 @@
+"""The zarr v3 feature store: layout, creation, shard-wise resumable writes, and opening for reads.
+
+Layout (one store per content key; see DESIGN.md "The cache contract"):
+
+    feat/<l>     (N, C_l, H_l, W_l) float16  inner chunk = 1 frame, shard = `shard_frames` frames
+    kp2d         (N, J, 2) float32           2D joints in image pixels (the configured 2D source)
+    kp2d_input   (N, J, 2) float32           the same joints in detector-input pixels
+    score        (N, J) float32              joint confidence
+    det_kp2d     (N, 17, 2) float32          the detector's own COCO-17 joints in image pixels
+    affine       (N, 2, 3) float32           image -> detector-input transform of the crop
+    bbox         (N, 4) float32              person box (x1, y1, x2, y2) in image pixels
+    image_size   (N, 2) int32                (width, height)
+    gt3d, gt2d, camera                       (N,17,3) mm camera frame, (N,17,2) px, (N,9) fx fy cx cy k1 k2 k3 p1 p2
+    index/<name> (N,) int32                  codes into the string table in the array's `labels` attribute
+    done         (N_shards,) bool            set only after every array of the shard is written
+
+Every array carries a crc32c checksum per chunk, so `verify` catches flipped bytes. Per-frame arrays
+other than `feat/*` use one chunk per shard, so writers of disjoint shards never touch the same file.
+The store is created under a temporary name and renamed into place, so a reader never sees a store
+without its full metadata; it is `complete` only once every shard is done.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import zarr
+import zarr.codecs as codecs
+
+from cache.key import SCHEMA_VERSION, KeyInputs
+
+COMPRESSIONS = ("none", "blosc-zstd")
+
+
+class StoreError(RuntimeError):
+    """A store is missing, incomplete, corrupt or does not match what the caller expects."""
+
+
+@dataclass(frozen=True)
+class LevelSpec:
+    """One feature level: its name in `feat/`, stride in input pixels, and map shape."""
+
+    name: str
+    stride: int
+    channels: int
+    height: int
+    width: int
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """What the writer needs to lay out a store before any frame is processed."""
+
+    num_frames: int
+    shard_frames: int
+    levels: tuple[LevelSpec, ...]
+    num_joints: int
+    joint_format: str  # "coco17" (the detector's joints) or "h36m17" (external detections)
+    compression: str = "none"
+
+    @property
+    def num_shards(self) -> int:
+        return -(-self.num_frames // self.shard_frames)
+
+    def shard_bounds(self, shard: int) -> tuple[int, int]:
+        start = shard * self.shard_frames
+        return start, min(start + self.shard_frames, self.num_frames)
+
+
+def _compressors(compression: str) -> list:
+    if compression == "none":
+        return [codecs.Crc32cCodec()]
+    if compression == "blosc-zstd":
+        return [codecs.BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle"), codecs.Crc32cCodec()]
+    raise StoreError(f"unknown compression {compression!r}; choose one of {COMPRESSIONS}")
+
+
+def _per_frame_arrays(spec: StoreSpec) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Arrays written by the detector stage, shard by shard: name -> (per-frame shape, dtype)."""
+    joints = spec.num_joints
+    return {
+        "kp2d": ((joints, 2), "float32"),
+        "kp2d_input": ((joints, 2), "float32"),
+        "score": ((joints,), "float32"),
+        "det_kp2d": ((17, 2), "float32"),
+        "affine": ((2, 3), "float32"),
+    }
+
+
+def shard_array_names(spec: StoreSpec) -> list[str]:
+    """Names a shard write must provide (everything the detector produces)."""
+    return [f"feat/{level.name}" for level in spec.levels] + list(_per_frame_arrays(spec))
+
+
+def create_store(
+    path: Path,
+    spec: StoreSpec,
+    key_inputs: KeyInputs,
+    static_arrays: dict[str, np.ndarray],
+    index_tables: dict[str, tuple[np.ndarray, list[str]]],
+    attrs: dict,
+) -> Path:
+    """Lay out a new store at `path` atomically and write the arrays known before extraction.
+
+    static_arrays: name -> (N, ...) values from the frame index (bbox, image_size, gt3d, ...).
+    index_tables: name -> (codes (N,), labels) for `index/<name>`.
+    If another process created the same store first, its store is kept and this one discarded.
+    """
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{time.time_ns()}")
+    group = zarr.open_group(tmp, mode="w")
+    n, shard = spec.num_frames, spec.shard_frames
+    compressors = _compressors(spec.compression)
+    for level in spec.levels:
+        group.create_array(
+            f"feat/{level.name}",
+            shape=(n, level.channels, level.height, level.width),
+            chunks=(1, level.channels, level.height, level.width),
+            shards=(shard, level.channels, level.height, level.width),
+            dtype="float16",
+            compressors=compressors,
+            fill_value=0,
+            attributes={"stride": level.stride, "channels": level.channels},
+        )
+    for name, (shape, dtype) in _per_frame_arrays(spec).items():
+        group.create_array(name, shape=(n, *shape), chunks=(shard, *shape), dtype=dtype,
+                           compressors=compressors, fill_value=0)
+    for name, values in static_arrays.items():
+        values = np.ascontiguousarray(values)
+        array = group.create_array(name, shape=values.shape, chunks=(shard, *values.shape[1:]),
+                                   dtype=values.dtype, compressors=compressors, fill_value=0)
+        array[...] = values
+    for name, (values, labels) in index_tables.items():
+        array = group.create_array(f"index/{name}", shape=(n,), chunks=(shard,), dtype="int32",
+                                   compressors=compressors, fill_value=0,
+                                   attributes={"labels": list(labels)})
+        array[...] = np.asarray(values, dtype=np.int32)
+    group.create_array("done", shape=(spec.num_shards,), chunks=(1,), dtype="bool",
+                       compressors=compressors, fill_value=False)
+    group.attrs.update({
+        **attrs,
+        "schema_version": SCHEMA_VERSION,
+        "key": key_inputs.key(),
+        "key_inputs": key_inputs.to_dict(),
+        "spec": {**asdict(spec), "levels": [asdict(level) for level in spec.levels]},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "complete": False,
+    })
+    try:
+        os.rename(tmp, path)
+    except OSError:
+        if not path.exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)  # lost a creation race: the winner's store is the same
+    return path
+
+
+class FeatureStore:
+    """An opened store: attributes, layout and the zarr arrays (writes go shard by shard)."""
+
+    def __init__(self, path: Path, group: zarr.Group):
+        self.path = Path(path)
+        self.group = group
+        self.attrs = dict(group.attrs)
+        spec = dict(self.attrs["spec"])
+        spec["levels"] = tuple(LevelSpec(**level) for level in spec["levels"])
+        self.spec = StoreSpec(**spec)
+
+    @classmethod
+    def open(cls, path: Path, *, mode: str = "r", allow_incomplete: bool = False) -> "FeatureStore":
+        """Open a store; refuse an incomplete one unless `allow_incomplete` (writers resume them)."""
+        path = Path(path)
+        if not (path / "zarr.json").is_file():
+            raise StoreError(f"{path}: not a feature store (no zarr.json)")
+        try:
+            group = zarr.open_group(path, mode=mode)
+            store = cls(path, group)
+        except (KeyError, TypeError, ValueError) as error:
+            raise StoreError(f"{path}: unreadable store metadata ({error})") from error
+        if store.attrs.get("schema_version") != SCHEMA_VERSION:
+            raise StoreError(f"{path}: schema version {store.attrs.get('schema_version')} "
+                             f"!= {SCHEMA_VERSION}; re-run `capf extract`")
+        if not allow_incomplete and not store.is_complete():
+            done = int(np.count_nonzero(store.done_mask()))
+            raise StoreError(f"{path}: incomplete store ({done}/{store.spec.num_shards} shards done); "
+                             "re-run `capf extract` to finish it")
+        return store
+
+    @property
+    def key(self) -> str:
+        return self.attrs["key"]
+
+    @property
+    def num_frames(self) -> int:
+        return self.spec.num_frames
+
+    @property
+    def levels(self) -> tuple[LevelSpec, ...]:
+        return self.spec.levels
+
+    def done_mask(self) -> np.ndarray:
+        return np.asarray(self.group["done"][:], dtype=bool)
+
+    def pending_shards(self) -> list[int]:
+        return [int(i) for i in np.flatnonzero(~self.done_mask())]
+
+    def is_complete(self) -> bool:
+        return bool(self.attrs.get("complete")) and bool(self.done_mask().all())
+
+    def write_shard(self, shard: int, arrays: dict[str, np.ndarray]) -> None:
+        """Write every detector array of one shard, then mark it done (the order is the guarantee:
+        a shard killed mid-write stays not-done and is rewritten whole on resume)."""
+        if self.done_mask()[shard]:
+            raise StoreError(f"{self.path}: shard {shard} is already done; done shards are never rewritten")
+        missing = set(shard_array_names(self.spec)) - set(arrays)
+        if missing:
+            raise StoreError(f"{self.path}: shard {shard} write lacks {sorted(missing)}")
+        start, stop = self.spec.shard_bounds(shard)
+        for name, values in arrays.items():
+            self.group[name][start:stop] = values
+        self.group["done"][shard] = True
+
+    def mark_complete_if_done(self) -> bool:
+        """Set `complete` once every shard is done (any rank may call it; it is idempotent)."""
+        if self.done_mask().all():
+            self.group.attrs["complete"] = True
+            self.attrs["complete"] = True
+            return True
+        return False
+
+    def read(self, name: str) -> np.ndarray:
+        """A whole (small) array: kp2d, gt3d, index codes, ..."""
+        return np.asarray(self.group[name][...])
+
+    def labels(self, index_name: str) -> list[str]:
+        return list(self.group[f"index/{index_name}"].attrs["labels"])
+
+    def has(self, name: str) -> bool:
+        return name in self.group
+
+    def size_on_disk(self) -> int:
+        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())

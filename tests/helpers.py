@@ -1,0 +1,59 @@
+"""Helpers shared by tests: small datasets built from the real sample, extract configs."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+SLIM_DETECTOR = "configs/detectors/hrnet_slim_128x96.py"
+
+
+def make_h36m_copy(h36m_root: Path, out: Path, repeats: int = 1) -> Path:
+    """An mmpose-layout H36M root holding `4 * repeats` frames: the real frames under new frame
+    numbers, boxes jittered by a few pixels so every frame's crop differs."""
+    ann = dict(np.load(h36m_root / "test_h36m_body3d.npz"))
+    rng = np.random.default_rng(0)
+    names, rows = [], []
+    for r in range(repeats):
+        for i, name in enumerate(ann["imgname"]):
+            stem, number = name.rsplit("_", 1)
+            new = f"{stem}_{int(number.split('.')[0]) + 1000 * r:06d}.jpg"
+            (out / new).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(h36m_root / name, out / new)
+            names.append(new)
+            rows.append(i)
+    arrays = {k: ann[k][rows] for k in ("center", "scale", "part", "S")}
+    arrays["center"] = arrays["center"] + rng.uniform(-8, 8, arrays["center"].shape)
+    np.savez(out / "test_h36m_body3d.npz", imgname=np.array(names), **arrays)
+    shutil.copyfile(h36m_root / "cameras.pkl", out / "cameras.pkl")
+    return out
+
+
+def slim_extract_config(shard_frames: int = 4, **overrides) -> dict:
+    """Extract config dict with the slim HRNet (fast on CPU) and small shards."""
+    cfg = {
+        "detector": {"name": "hrnet_slim", "config": SLIM_DETECTOR, "seed": 0, "flip_test": False},
+        "dataset": {"type": "h36m", "name": "h36m", "annotation": "test_h36m_body3d.npz"},
+        "kp2d": {"source": "detector"},
+        "cache": {"shard_frames": shard_frames, "compression": "none"},
+        "runtime": {"batch_size": 4, "num_workers": 0, "device": "cpu"},
+    }
+    for section, values in overrides.items():
+        cfg[section] = {**cfg.get(section, {}), **values}
+    return cfg
+
+
+def write_config(path: Path, cfg: dict) -> Path:
+    """A Python config file (mmengine style) holding cfg's sections."""
+    path.write_text("".join(f"{k} = {v!r}\n" for k, v in cfg.items()))
+    return path
+
+
+def cameras(h36m_root: Path) -> dict:
+    with open(h36m_root / "cameras.pkl", "rb") as handle:
+        return pickle.load(handle)
