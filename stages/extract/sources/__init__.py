@@ -1,0 +1,22 @@
+"""Dataset adapters ("frame sources"), selected by the `type` of a config's `dataset` section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stages.extract.sources.base import FrameIndex, FrameSource, SourceError, load_frame
+from stages.extract.sources.h36m import H36mSource
+from stages.extract.sources.media import ImageFolderSource, VideoSource
+
+SOURCES = {"h36m": H36mSource, "images": ImageFolderSource, "video": VideoSource}
+
+
+def build_source(cfg: dict, data_root: Path) -> FrameSource:
+    """cfg: the config's `dataset` dict (`type` picks the adapter); data_root: where its files are."""
+    kind = cfg.get("type")
+    if kind not in SOURCES:
+        raise SourceError(f"unknown dataset type {kind!r}; known: {sorted(SOURCES)}")
+    return SOURCES[kind].from_config(cfg, Path(data_root))
+
+
+__all__ = ["FrameIndex", "FrameSource", "SourceError", "SOURCES", "build_source", "load_frame"]

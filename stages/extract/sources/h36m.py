@@ -1,0 +1,114 @@
+"""Human3.6M in mmpose's annotation layout (also what `capf synth` writes).
+
+    <root>/<imgname>            images, e.g. S1/S1_Directions_1.54138969/S1_Directions_1.54138969_000001.jpg
+    <root>/<annotation>.npz     imgname (N,), center (N, 2), scale (N,) [box side = 200 * scale px],
+                                part (N, 17, 3) px + visibility, S (N, 17, 4) camera-frame metres + visibility
+    <root>/cameras.pkl          {(subject, camera_id): {R, T, f, c, k, p, w, h, ...}}
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+
+import numpy as np
+
+from stages.extract.sources.base import FrameIndex, SourceError, encode_labels, image_sizes_wh
+
+REQUIRED_KEYS = {"imgname": 1, "center": 2, "scale": 1, "part": 3, "S": 3}
+TRIAL_PATTERN = re.compile(r"^(?P<subject>S\d+)_(?P<action>.+)\.(?P<camera>\d+)_(?P<frame>\d+)\.\w+$")
+
+
+def _load_annotation(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise SourceError(f"{path}: annotation file not found")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except Exception as error:
+        raise SourceError(f"{path}: malformed npz ({type(error).__name__}: {error})") from error
+    for key, ndim in REQUIRED_KEYS.items():
+        if key not in arrays:
+            raise SourceError(f"{path}: malformed annotation: missing key '{key}'")
+        if arrays[key].ndim != ndim:
+            raise SourceError(f"{path}: malformed annotation: '{key}' has {arrays[key].ndim} dims, expected {ndim}")
+    n = len(arrays["imgname"])
+    for key in REQUIRED_KEYS:
+        if len(arrays[key]) != n:
+            raise SourceError(f"{path}: malformed annotation: '{key}' has {len(arrays[key])} rows, imgname has {n}")
+    if arrays["part"].shape[1:] != (17, 3) or arrays["S"].shape[1:] != (17, 4):
+        raise SourceError(f"{path}: malformed annotation: part/S must be (N,17,3)/(N,17,4), "
+                          f"got {arrays['part'].shape}/{arrays['S'].shape}")
+    return arrays
+
+
+def _load_cameras(path: Path) -> dict:
+    if not path.is_file():
+        raise SourceError(f"{path}: cameras file not found")
+    try:
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+    except Exception as error:
+        raise SourceError(f"{path}: malformed cameras pickle ({error})") from error
+
+
+class H36mSource:
+    """Frames, boxes, 3D ground truth (camera-frame mm) and intrinsics from an mmpose-style H36M root."""
+
+    def __init__(self, root: Path, annotation: str = "test_h36m_body3d.npz", cameras: str = "cameras.pkl",
+                 dataset: str = "h36m"):
+        self.root = Path(root)
+        self.annotation_path = self.root / annotation
+        self.cameras_path = self.root / cameras
+        self.dataset = dataset
+
+    @classmethod
+    def from_config(cls, cfg: dict, data_root: Path) -> "H36mSource":
+        return cls(data_root, annotation=cfg.get("annotation", "test_h36m_body3d.npz"),
+                   cameras=cfg.get("cameras", "cameras.pkl"), dataset=cfg.get("name", "h36m"))
+
+    def frame_index(self) -> FrameIndex:
+        ann = _load_annotation(self.annotation_path)
+        cameras = _load_cameras(self.cameras_path)
+        names = [str(name) for name in ann["imgname"]]
+        fields = []
+        for name in names:
+            match = TRIAL_PATTERN.match(Path(name).name)
+            if match is None:
+                raise SourceError(f"{self.annotation_path}: imgname '{name}' is not "
+                                  "<subject>_<action>.<camera>_<frame>.<ext>")
+            fields.append(match.groupdict())
+        cams = []
+        for f in fields:
+            cam = cameras.get((f["subject"], f["camera"]))
+            if cam is None:
+                raise SourceError(f"{self.cameras_path}: no camera ({f['subject']}, {f['camera']})")
+            cams.append(cam)
+
+        side = ann["scale"].astype(np.float64) * 200.0
+        center = ann["center"].astype(np.float64)
+        boxes = np.concatenate([center - side[:, None] / 2, center + side[:, None] / 2], axis=1)
+        sizes = image_sizes_wh(self.root, names)
+        intrinsics = np.array([np.concatenate([np.ravel(c["f"]), np.ravel(c["c"]), np.ravel(c["k"]),
+                                               np.ravel(c["p"])]) for c in cams], dtype=np.float32)
+        trials = [f"{f['subject']}_{f['action']}.{f['camera']}" for f in fields]
+        index = FrameIndex(
+            dataset=self.dataset,
+            root=self.root,
+            image_names=names,
+            bboxes_xyxy=boxes.astype(np.float32),
+            image_sizes_wh=sizes,
+            index_tables={
+                "subject": encode_labels([f["subject"] for f in fields]),
+                "action": encode_labels([f["action"] for f in fields]),
+                "camera": encode_labels([f["camera"] for f in fields]),
+                "video": encode_labels(trials),
+            },
+            frame_numbers=np.array([int(f["frame"]) for f in fields], dtype=np.int32),
+            gt3d_mm=(ann["S"][..., :3] * 1000.0).astype(np.float32),
+            gt2d_px=ann["part"][..., :2].astype(np.float32),
+            camera=intrinsics,
+        )
+        index.validate_boxes(str(self.annotation_path))
+        return index
