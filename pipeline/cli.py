@@ -1,0 +1,101 @@
+"""The `capf` command line: verbs that wire configs to stages (`extract`, `cache ls|verify`, …)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from pipeline.config import default_cache_dir, load_config
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Exceptions that mean bad input (reported as one line), imported lazily to keep --help fast."""
+    from cache.store import StoreError
+    from stages.extract.detector import DetectorError
+    from stages.extract.sources import SourceError
+
+    return SourceError, DetectorError, StoreError
+
+
+class _UserErrorGroup(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except _user_errors() as error:
+            raise click.ClickException(str(error)) from error
+
+
+@click.group(cls=_UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def main(verbose: bool) -> None:
+    """CAPF: offline feature cache + Context-Aware PoseFormer."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+cache_dir_option = click.option("--cache-dir", type=click.Path(path_type=Path), default=default_cache_dir,
+                                help="Where feature stores live ($CAPF_CACHE_DIR).")
+
+
+@main.command()
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="Extract config (configs/extract/*.py).")
+@click.option("--data-root", required=True, type=click.Path(path_type=Path), help="Dataset root (images + annotations).")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help="Detector checkpoint (.pth), a local file.")
+@click.option("--random-init", is_flag=True, help="No checkpoint: random weights (tests and smoke runs; recorded in the store).")
+@cache_dir_option
+@click.option("--device", default="auto", help="cpu, cuda, cuda:1 … (auto: cuda if available).")
+@click.option("--batch-size", type=int, default=None, help="Frames per detector forward (default: config).")
+@click.option("--workers", type=int, default=None, help="Loader processes for decode + crop (default: config).")
+@click.option("--max-shards", type=int, default=None, hidden=True, help="Stop after this many shards.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def extract(config_path, data_root, checkpoint, random_init, cache_dir, device, batch_size, workers, max_shards, quiet):
+    """Stage one: run the 2D detector over the dataset's frames and write the feature store."""
+    from stages.extract.runner import ExtractRequest, run_extraction
+
+    from pipeline.distributed import rank_and_world
+
+    rank, world = rank_and_world()
+    request = ExtractRequest(config=load_config(config_path), data_root=data_root, cache_dir=cache_dir,
+                             checkpoint=checkpoint, random_init=random_init, device=device, batch_size=batch_size,
+                             num_workers=workers, rank=rank, world_size=world, max_shards=max_shards,
+                             progress=not quiet)
+    result = run_extraction(request)
+    click.echo(result.summary())
+
+
+@main.group()
+def cache() -> None:
+    """Inspect and check feature stores."""
+
+
+@cache.command("ls")
+@cache_dir_option
+def cache_ls(cache_dir: Path) -> None:
+    """List stores: key, name, frames, levels, size on disk, complete."""
+    from cache.listing import list_stores
+
+    rows = list_stores(cache_dir)
+    if not rows:
+        click.echo(f"no stores in {cache_dir}")
+        return
+    click.echo(f"{'key':12}  {'frames':>7}  {'size':>9}  {'complete':8}  {'levels':24}  name")
+    for row in rows:
+        size = f"{row.size_bytes / 2**20:.1f} MiB"
+        click.echo(f"{row.key:12}  {row.frames:>7}  {size:>9}  {str(row.complete):8}  {row.levels:24}  {row.name}"
+                   + (f"  ({row.note})" if row.note else ""))
+
+
+@cache.command("verify")
+@click.argument("store", type=click.Path(path_type=Path))
+def cache_verify(store: Path) -> None:
+    """Read every chunk of STORE; crc32c checksums catch corrupt bytes. Exit 1 on any problem."""
+    from cache.verify import verify_store
+
+    report = verify_store(store)
+    for error in report.errors:
+        click.echo(error, err=True)
+    if not report.complete:
+        click.echo(f"{store}: incomplete store", err=True)
+    if not report.ok:
+        raise click.ClickException(f"{store}: {len(report.errors)} bad chunk(s) of {report.chunks_read + len(report.errors)}")
+    click.echo(f"{store}: ok ({report.chunks_read} chunks verified)")

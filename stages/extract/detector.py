@@ -1,0 +1,251 @@
+"""A real mmpose top-down heatmap detector that also returns its multi-resolution feature maps.
+
+The model is built from an mmpose config (any top-down heatmap model: HRNet-W32/W48, ResNet
+SimpleBaseline, ...) and loaded from a local checkpoint. Preprocessing (bbox -> affine crop) and
+decoding (heatmap -> keypoints) are mmpose's own: the config's test pipeline and `head.predict`.
+
+Feature levels are read with forward hooks so the model that runs is exactly the checkpoint's:
+- HRNet: the last stage's fused high-resolution output (what the heatmap head reads) plus the
+  last stage's *inputs* for branches 2-4 (the authors' choice; DESIGN.md). Turning on
+  `multiscale_output` instead would add fuse layers that COCO checkpoints do not have.
+- ResNet: the outputs of layer1..layer4 (strides 4, 8, 16, 32).
+
+Pixel convention (shared with mmpose's codecs and the lifting model's sampler): feature pixel u of
+a level with stride s sits at detector-input pixel x = u * s, where input pixels are the crop's
+array indices (pixel centres at integers). mmpose maps keypoints onto heatmaps by dividing by
+input_size / heatmap_size with no half-pixel shift, so `kp2d_input / s` is the map location the
+detector itself decoded for a joint.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cache.key import sha256_file
+from cache.store import LevelSpec
+
+log = logging.getLogger(__name__)
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class DetectorError(ValueError):
+    """A detector config or checkpoint problem; the message names the file."""
+
+
+def resolve_config_path(config: str) -> Path:
+    """`mmpose::<path>` names a config shipped inside the installed mmpose package."""
+    if config.startswith("mmpose::"):
+        import mmpose
+
+        path = Path(mmpose.__file__).parent / ".mim" / "configs" / config.split("::", 1)[1]
+    else:
+        path = Path(config)
+        if not path.is_file() and not path.is_absolute() and (PROJECT_ROOT / path).is_file():
+            path = PROJECT_ROOT / path  # configs/… names work from any working directory
+    if not path.is_file():
+        raise DetectorError(f"{path}: detector config not found")
+    return path
+
+
+def load_detector_config(config: str):
+    from mmengine.config import Config
+
+    path = resolve_config_path(config)
+    try:
+        cfg = Config.fromfile(str(path))
+    except Exception as error:
+        raise DetectorError(f"{path}: cannot parse detector config ({type(error).__name__}: {error})") from error
+    if "model" not in cfg or cfg.model.get("type") != "TopdownPoseEstimator":
+        raise DetectorError(f"{path}: not an mmpose top-down model config (model.type must be TopdownPoseEstimator)")
+    return cfg
+
+
+def _test_pipeline(cfg) -> list[dict]:
+    pipeline = cfg.get("val_pipeline") or cfg.test_dataloader.dataset.pipeline
+    return [dict(step) for step in pipeline]
+
+
+def feature_config_digest(cfg) -> str:
+    """Hash of the config parts that determine features and joints: the model and the test
+    pipeline (not datasets, schedules or pretrained-weight URLs)."""
+    model = copy.deepcopy(cfg.model.to_dict())
+    model.get("backbone", {}).pop("init_cfg", None)
+    text = json.dumps({"model": model, "pipeline": _test_pipeline(cfg)}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def verify_checkpoint(checkpoint: Path | None, expected_sha256: str | None) -> str:
+    """sha256 of a local checkpoint, checked against the configured digest when there is one."""
+    if checkpoint is None:
+        raise DetectorError("no checkpoint given: pass CHECKPOINT=/path/to.pth (or RANDOM_INIT=1 for smoke runs)")
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise DetectorError(f"{path}: checkpoint not found")
+    digest = sha256_file(path)
+    if expected_sha256 and digest != expected_sha256.lower():
+        raise DetectorError(f"{path}: sha256 {digest[:12]}... does not match the configured {expected_sha256[:12]}...")
+    return digest
+
+
+@dataclass(frozen=True)
+class LevelTap:
+    """Where a feature level is read: a module's output, or one element of its input list."""
+
+    module: str
+    kind: str  # "output" or "input"
+    element: int | None = None
+
+
+HRNET_TAPS = (LevelTap("backbone", "output", 0), LevelTap("backbone.stage4", "input", 1),
+              LevelTap("backbone.stage4", "input", 2), LevelTap("backbone.stage4", "input", 3))
+RESNET_TAPS = tuple(LevelTap(f"backbone.layer{i}", "output") for i in range(1, 5))
+
+
+def default_taps(backbone_type: str) -> tuple[LevelTap, ...]:
+    if backbone_type == "HRNet":
+        return HRNET_TAPS
+    if backbone_type in ("ResNet", "ResNetV1d"):
+        return RESNET_TAPS
+    raise DetectorError(f"no default feature levels for backbone {backbone_type!r}; give `levels` taps in the config")
+
+
+class CropPipeline:
+    """mmpose's own test pipeline (box -> center/scale -> affine crop -> packed tensor).
+
+    Separate from the model so loader workers can run it without holding any weights.
+    """
+
+    def __init__(self, pipeline_cfg: list[dict]):
+        self.pipeline_cfg = pipeline_cfg
+        self._pipeline = None
+
+    def __call__(self, image_bgr: np.ndarray, bbox_xyxy: np.ndarray) -> dict:
+        """-> {'inputs': (3, H, W) uint8 tensor, 'data_samples': PoseDataSample with input_center/scale}."""
+        if self._pipeline is None:
+            from mmcv.transforms import Compose
+            from mmengine.registry import init_default_scope
+
+            init_default_scope("mmpose")
+            self._pipeline = Compose(self.pipeline_cfg)
+        results = {"img": image_bgr, "bbox": np.asarray(bbox_xyxy, np.float32)[None],
+                   "bbox_score": np.ones(1, np.float32)}
+        return self._pipeline(results)
+
+    def __getstate__(self):
+        return {"pipeline_cfg": self.pipeline_cfg, "_pipeline": None}
+
+
+class TopdownDetector:
+    """Build, load and run an mmpose top-down model; `forward` returns joints and feature maps."""
+
+    def __init__(self, config: str, checkpoint: Path | None, *, checkpoint_sha256: str | None = None,
+                 random_init: bool = False, seed: int = 0, device: str = "cpu", flip_test: bool = False):
+        """checkpoint_sha256: the digest `verify_checkpoint` returned (recorded, not recomputed);
+        random_init: skip the checkpoint (tests, smoke runs); the store records `random-init:<seed>`."""
+        from mmengine.registry import init_default_scope
+        from mmpose.registry import MODELS
+
+        init_default_scope("mmpose")
+        self.cfg = load_detector_config(config)
+        self.config_path = resolve_config_path(config)
+        self.device = torch.device(device)
+        model_cfg = copy.deepcopy(self.cfg.model)
+        model_cfg.get("backbone", {}).pop("init_cfg", None)
+        model_cfg.setdefault("test_cfg", {})["flip_test"] = flip_test
+        torch.manual_seed(seed)
+        self.model = MODELS.build(model_cfg)
+        if random_init:
+            self.checkpoint_sha256 = f"random-init:{seed}"
+        else:
+            self.checkpoint_sha256 = checkpoint_sha256 or verify_checkpoint(checkpoint, None)
+            self._load_checkpoint(Path(checkpoint))
+        self.model.to(self.device).eval()
+        self.crop = CropPipeline(_test_pipeline(self.cfg))
+        self.input_size_wh = tuple(int(v) for v in self.cfg.codec["input_size"])
+        self.taps = default_taps(self.cfg.model.backbone.type)
+        self._captured: dict[int, torch.Tensor] = {}
+        self._register_hooks()
+        self.levels = self._probe_levels()
+
+    def _load_checkpoint(self, path: Path) -> None:
+        """Load strictly: every parameter and buffer the model uses must come from the file."""
+        try:
+            raw = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as error:
+            raise DetectorError(f"{path}: unreadable checkpoint ({type(error).__name__}: {error})") from error
+        state = raw.get("state_dict", raw) if isinstance(raw, dict) else None
+        if not isinstance(state, dict):
+            raise DetectorError(f"{path}: checkpoint holds no state_dict")
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+        result = self.model.load_state_dict(state, strict=False)
+        missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
+        if missing:
+            raise DetectorError(f"{path}: checkpoint lacks {len(missing)} of the model's tensors "
+                                f"(first: {missing[0]}); is it for this config?")
+        if result.unexpected_keys:
+            log.warning("%s: %d tensors unused by this config (first: %s)", path,
+                        len(result.unexpected_keys), result.unexpected_keys[0])
+
+    def _register_hooks(self) -> None:
+        modules = dict(self.model.named_modules())
+        for i, tap in enumerate(self.taps):
+            module = modules.get(tap.module)
+            if module is None:
+                raise DetectorError(f"{self.config_path}: the model has no module {tap.module!r} for level {i}")
+            if tap.kind == "input":
+                # HRModule mutates its input list in place: keep the tensor that entered the stage.
+                def pre_hook(_module, args, i=i, tap=tap):
+                    self._captured[i] = args[0][tap.element]
+                module.register_forward_pre_hook(pre_hook)
+            else:
+                def hook(_module, _args, output, i=i, tap=tap):
+                    self._captured[i] = output if tap.element is None else output[tap.element]
+                module.register_forward_hook(hook)
+
+    @torch.no_grad()
+    def _probe_levels(self) -> tuple[LevelSpec, ...]:
+        width, height = self.input_size_wh
+        self.model.extract_feat(torch.zeros(1, 3, height, width, device=self.device))
+        levels = []
+        for i in range(len(self.taps)):
+            _, channels, h, w = self._captured[i].shape
+            levels.append(LevelSpec(name=str(i), stride=width // w, channels=channels, height=h, width=w))
+        return tuple(levels)
+
+    @torch.no_grad()
+    def forward(self, batch: dict) -> dict[str, np.ndarray]:
+        """One batch from `CropPipeline` (pseudo-collated) -> per-frame arrays:
+        feat/<l> (B, C_l, H_l, W_l) fp16, det_kp2d and det_kp2d_input (B, 17, 2), det_score (B, 17),
+        affine (B, 2, 3) image -> input."""
+        from mmpose.structures.bbox import get_warp_matrix
+
+        data = self.model.data_preprocessor(batch, training=False)
+        inputs, samples = data["inputs"], data["data_samples"]
+        self._captured.clear()
+        feats = self.model.extract_feat(inputs)
+        maps = [self._captured[i].to(torch.float16).cpu().numpy() for i in range(len(self.taps))]
+        if self.model.test_cfg.get("flip_test", False):
+            feats = [feats, self.model.extract_feat(inputs.flip(-1))]
+        preds = self.model.head.predict(feats, samples, test_cfg=self.model.test_cfg)
+        if isinstance(preds, tuple):
+            preds = preds[0]
+        kp_input = np.stack([np.asarray(p.keypoints[0], np.float32) for p in preds])
+        scores = np.stack([np.asarray(p.keypoint_scores[0], np.float32) for p in preds])
+        centers = np.stack([np.asarray(s.metainfo["input_center"], np.float32).reshape(2) for s in samples])
+        scales = np.stack([np.asarray(s.metainfo["input_scale"], np.float32).reshape(2) for s in samples])
+        size = np.asarray(self.input_size_wh, np.float32)
+        # mmpose's TopdownPoseEstimator.add_pred_to_datasample: input space -> image space.
+        kp_image = kp_input / size * scales[:, None] + centers[:, None] - 0.5 * scales[:, None]
+        affine = np.stack([get_warp_matrix(c, s, 0.0, output_size=tuple(self.input_size_wh))
+                           for c, s in zip(centers, scales)]).astype(np.float32)
+        out = {f"feat/{level.name}": m for level, m in zip(self.levels, maps)}
+        out.update(det_kp2d=kp_image.astype(np.float32), det_kp2d_input=kp_input, det_score=scores, affine=affine)
+        return out
