@@ -1,0 +1,89 @@
+# CAPF: every target sets up .venv first (idempotent; a stamp file skips work already done).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+CAPF := $(VENV)/bin/capf
+STAMP := $(VENV)/.capf-setup-v1
+
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+MMCV_VERSION := 2.1.0
+# mmcv's compiled ops are built once per torch version and kept outside the repo.
+WHEEL_DIR := $(HOME)/.cache/capf/wheels/torch-2.14.1
+# Runtime dependencies of mmpose/mmdet that their (partly broken) metadata would otherwise pull in.
+MM_RUNTIME_DEPS := json-tricks munkres pillow scipy six pycocotools shapely terminaltables matplotlib \
+                   opencv-python-headless rich termcolor addict yapf
+
+# User-facing variables (see README).
+CONFIG ?= configs/extract/h36m_hrnet_w32.py
+DATA_ROOT ?= ../shared/data/h36m
+CHECKPOINT ?=
+CACHE_DIR ?=
+RANDOM_INIT ?=
+WORK_DIR ?=
+CKPT ?=
+ARGS ?=
+
+extract_flags = --config $(CONFIG) --data-root $(DATA_ROOT) \
+    $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(if $(CACHE_DIR),--cache-dir $(CACHE_DIR)) \
+    $(if $(filter 1 yes true,$(RANDOM_INIT)),--random-init)
+
+.PHONY: help setup test test-fast demo extract cache-ls clean-venv
+
+help:
+	@echo "make demo     end to end on the bundled data"
+	@echo "make test     the test suite (slow end-to-end tests included)"
+	@echo "make extract  CONFIG=… DATA_ROOT=… CHECKPOINT=… [CACHE_DIR=…] [RANDOM_INIT=1]"
+	@echo "make setup    create .venv and install everything (called by every target)"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade "pip>=24" wheel
+	$(PIP) install -q $(TORCH_PINS)
+	$(PIP) install -q "setuptools<70"  # only while mmcv's setup.py builds; see mmcv-wheel
+	$(MAKE) --no-print-directory mmcv-wheel
+	$(PIP) install -q "setuptools>=77,<81"  # torch needs >=77; mmengine imports pkg_resources, gone in 81
+	$(PIP) install -q --no-deps $(WHEEL_DIR)/mmcv-$(MMCV_VERSION)-*.whl
+	$(PIP) install -q --no-deps mmpose==1.3.2 mmdet==3.3.0
+	$(PIP) install -q --no-binary xtcocotools xtcocotools $(MM_RUNTIME_DEPS)
+	$(PIP) install -q -e .
+	$(PY) -c "import mmcv.ops, mmpose.models, zarr, tensorstore; print('capf setup ok: torch', __import__('torch').__version__)"
+	touch $(STAMP)
+
+# mmcv 2.1.0 (the newest mmdet 3.3.0 accepts) ships no wheel for torch 2.14; build its ops from the
+# sdist. torch 2.14's headers need C++20, mmcv's setup.py asks for C++14/17, hence the sed.
+# CUDA_VISIBLE_DEVICES= keeps the build CPU-only: CAPF uses no compiled op, mmpose only imports them.
+.PHONY: mmcv-wheel
+mmcv-wheel:
+	@if ls $(WHEEL_DIR)/mmcv-$(MMCV_VERSION)-*.whl >/dev/null 2>&1; then echo "mmcv wheel cached in $(WHEEL_DIR)"; else \
+	  set -e; tmp=$$(mktemp -d); mkdir -p $(WHEEL_DIR); \
+	  echo "building mmcv $(MMCV_VERSION) with ops (about 10 min on 2 cores, once per machine)"; \
+	  $(PIP) download -q --no-deps --no-binary :all: mmcv==$(MMCV_VERSION) -d $$tmp; \
+	  tar xzf $$tmp/mmcv-$(MMCV_VERSION).tar.gz -C $$tmp; \
+	  sed -i 's/-std=c++1[47]/-std=c++20/g' $$tmp/mmcv-$(MMCV_VERSION)/setup.py; \
+	  (cd $$tmp/mmcv-$(MMCV_VERSION) && CUDA_VISIBLE_DEVICES= MMCV_WITH_OPS=1 MAX_JOBS=$$(nproc) \
+	    $(abspath $(PY)) -m pip wheel -q . --no-deps --no-build-isolation --no-cache-dir -w $(WHEEL_DIR)); \
+	  rm -rf $$tmp; fi
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+extract: setup
+	$(CAPF) extract $(extract_flags) $(ARGS)
+
+cache-ls: setup
+	$(CAPF) cache ls $(if $(CACHE_DIR),--cache-dir $(CACHE_DIR))
+
+demo: setup
+	$(CAPF) demo $(ARGS)
+
+clean-venv:
+	rm -rf $(VENV)
