@@ -26,6 +26,9 @@ RANDOM_INIT ?=
 WORK_DIR ?=
 CKPT ?=
 ARGS ?=
+NPROC ?= 1
+# NPROC>1: one process per GPU (or CPU worker) under torchrun; ranks write disjoint shards of one store.
+LAUNCH = $(if $(filter-out 1,$(NPROC)),$(VENV)/bin/torchrun --nproc-per-node $(NPROC) -m pipeline,$(CAPF))
 
 extract_flags = --config $(CONFIG) --data-root $(DATA_ROOT) \
     $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(if $(CACHE_DIR),--cache-dir $(CACHE_DIR)) \
@@ -36,7 +39,7 @@ extract_flags = --config $(CONFIG) --data-root $(DATA_ROOT) \
 help:
 	@echo "make demo     end to end on the bundled data"
 	@echo "make test     the test suite (slow end-to-end tests included)"
-	@echo "make extract  CONFIG=… DATA_ROOT=… CHECKPOINT=… [CACHE_DIR=…] [RANDOM_INIT=1]"
+	@echo "make extract  CONFIG=… DATA_ROOT=… CHECKPOINT=… [CACHE_DIR=…] [RANDOM_INIT=1] [NPROC=N]"
 	@echo "make setup    create .venv and install everything (called by every target)"
 
 setup: $(STAMP)
@@ -77,7 +80,7 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
 extract: setup
-	$(CAPF) extract $(extract_flags) $(ARGS)
+	$(LAUNCH) extract $(extract_flags) $(ARGS)
 
 cache-ls: setup
 	$(CAPF) cache ls $(if $(CACHE_DIR),--cache-dir $(CACHE_DIR))

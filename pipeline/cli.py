@@ -52,15 +52,17 @@ def extract(config_path, data_root, checkpoint, random_init, cache_dir, device, 
     """Stage one: run the 2D detector over the dataset's frames and write the feature store."""
     from stages.extract.runner import ExtractRequest, run_extraction
 
-    from pipeline.distributed import rank_and_world
+    from pipeline.distributed import process_group, rank_and_world
 
     rank, world = rank_and_world()
     request = ExtractRequest(config=load_config(config_path), data_root=data_root, cache_dir=cache_dir,
                              checkpoint=checkpoint, random_init=random_init, device=device, batch_size=batch_size,
                              num_workers=workers, rank=rank, world_size=world, max_shards=max_shards,
-                             progress=not quiet)
-    result = run_extraction(request)
-    click.echo(result.summary())
+                             progress=not quiet and rank == 0)
+    with process_group():
+        result = run_extraction(request)
+    if rank == 0:
+        click.echo(result.summary())
 
 
 @main.group()

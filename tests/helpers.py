@@ -57,3 +57,13 @@ def write_config(path: Path, cfg: dict) -> Path:
 def cameras(h36m_root: Path) -> dict:
     with open(h36m_root / "cameras.pkl", "rb") as handle:
         return pickle.load(handle)
+
+
+def arrays_of(path: Path) -> dict[str, bytes]:
+    """Every array of a complete store as raw bytes (for byte-identity checks)."""
+    from cache.store import FeatureStore
+
+    store = FeatureStore.open(path)
+    names = [f"feat/{lv.name}" for lv in store.levels] + ["kp2d", "kp2d_input", "score", "det_kp2d", "affine",
+                                                        "bbox", "gt3d", "done"]
+    return {name: store.read(name).tobytes() for name in names}

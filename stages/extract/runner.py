@@ -9,6 +9,7 @@ uninterrupted one saw and writes byte-identical arrays.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -196,11 +197,18 @@ def run_extraction(request: ExtractRequest) -> ExtractResult:
 
     det_cfg, runtime = request.config["detector"], request.config.get("runtime", {})
     device = resolve_device(request.device if request.device != "auto" else runtime.get("device", "auto"))
+    if device == "cuda" and request.world_size > 1:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
     detector = TopdownDetector(det_cfg["config"], request.checkpoint,
                                checkpoint_sha256=None if request.random_init else plan.key_inputs.checkpoint_sha256,
                                random_init=request.random_init, seed=det_cfg.get("seed", 0), device=device,
                                flip_test=bool(det_cfg.get("flip_test", False)))
-    store = _open_or_create(plan, detector, request)
+    # Rank 0 lays the store out; the others open it after the barrier and all see one pending list.
+    if request.rank == 0:
+        store = _open_or_create(plan, detector, request)
+    _barrier()
+    if request.rank != 0:
+        store = FeatureStore.open(plan.path, mode="r+", allow_incomplete=True)
     shards = store.pending_shards()[request.rank::request.world_size]
     if request.max_shards is not None:
         shards = shards[: request.max_shards]
@@ -235,12 +243,31 @@ def run_extraction(request: ExtractRequest) -> ExtractResult:
             pending_write.result()
     progress.close()
     loop_seconds = time.perf_counter() - loop_started
-    complete = store.mark_complete_if_done()
+    _barrier()  # every rank's shards are flagged before rank 0 looks
+    frames_written = _sum_over_ranks(frames_written)
+    complete = store.mark_complete_if_done() if request.rank == 0 else store.done_mask().all()
     elapsed = time.perf_counter() - started
     size = store.size_on_disk()
     return ExtractResult(plan.path, len(plan.index), False, len(shards), frames_written, elapsed, complete,
                          bytes_per_frame=size / max(len(plan.index), 1), detector_seconds=detector_seconds,
                          loop_seconds=loop_seconds)
+
+
+def _barrier() -> None:
+    """Synchronise torchrun ranks (a no-op in a single process)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+
+
+def _sum_over_ranks(count: int) -> int:
+    """Total of a per-rank count, so rank 0's summary speaks for the whole run."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return count
+    total = torch.tensor([count], dtype=torch.int64)
+    if torch.distributed.get_backend() == "nccl":
+        total = total.cuda()
+    torch.distributed.all_reduce(total)
+    return int(total.item())
 
 
 def _progress(total: int, enabled: bool, label: str):

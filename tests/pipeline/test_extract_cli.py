@@ -14,19 +14,12 @@ from click.testing import CliRunner
 
 from cache.store import FeatureStore, StoreError
 from pipeline.cli import main
-from tests.helpers import PROJECT_ROOT, SHARED_DATA, make_h36m_copy, slim_extract_config, write_config
+from tests.helpers import PROJECT_ROOT, SHARED_DATA, arrays_of, make_h36m_copy, slim_extract_config, write_config
 
 
 def capf(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=PROJECT_ROOT, capture_output=True,
                           text=True, **kwargs)
-
-
-def arrays_of(path: Path) -> dict[str, bytes]:
-    store = FeatureStore.open(path)
-    names = [f"feat/{lv.name}" for lv in store.levels] + ["kp2d", "kp2d_input", "score", "det_kp2d", "affine",
-                                                        "bbox", "gt3d", "done"]
-    return {name: store.read(name).tobytes() for name in names}
 
 
 def snapshot(directory: Path) -> dict[str, str]:
