@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pickle
-import shutil
 from pathlib import Path
 
-import numpy as np
+from pipeline.fixtures import replicate_h36m_sample
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
@@ -14,24 +13,8 @@ SLIM_DETECTOR = "configs/detectors/hrnet_slim_128x96.py"
 
 
 def make_h36m_copy(h36m_root: Path, out: Path, repeats: int = 1) -> Path:
-    """An mmpose-layout H36M root holding `4 * repeats` frames: the real frames under new frame
-    numbers, boxes jittered by a few pixels so every frame's crop differs."""
-    ann = dict(np.load(h36m_root / "test_h36m_body3d.npz"))
-    rng = np.random.default_rng(0)
-    names, rows = [], []
-    for r in range(repeats):
-        for i, name in enumerate(ann["imgname"]):
-            stem, number = name.rsplit("_", 1)
-            new = f"{stem}_{int(number.split('.')[0]) + 1000 * r:06d}.jpg"
-            (out / new).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(h36m_root / name, out / new)
-            names.append(new)
-            rows.append(i)
-    arrays = {k: ann[k][rows] for k in ("center", "scale", "part", "S")}
-    arrays["center"] = arrays["center"] + rng.uniform(-8, 8, arrays["center"].shape)
-    np.savez(out / "test_h36m_body3d.npz", imgname=np.array(names), **arrays)
-    shutil.copyfile(h36m_root / "cameras.pkl", out / "cameras.pkl")
-    return out
+    """An mmpose-layout H36M root of `4 * repeats` real frames (see pipeline.fixtures)."""
+    return replicate_h36m_sample(h36m_root, out, repeats)
 
 
 def slim_extract_config(shard_frames: int = 4, **overrides) -> dict:
