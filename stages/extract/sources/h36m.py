@@ -56,10 +56,13 @@ def _load_cameras(path: Path) -> dict:
 class H36mSource:
     """Frames, boxes, 3D ground truth (camera-frame mm) and intrinsics from an mmpose-style H36M root."""
 
-    def __init__(self, root: Path, annotation: str = "test_h36m_body3d.npz", cameras: str = "cameras.pkl",
-                 dataset: str = "h36m"):
+    def __init__(self, root: Path, annotation: str | list[str] = "test_h36m_body3d.npz",
+                 cameras: str = "cameras.pkl", dataset: str = "h36m"):
+        """annotation: one npz, or several (e.g. the train and test splits) whose frames are
+        stored one after the other in the order given."""
         self.root = Path(root)
-        self.annotation_path = self.root / annotation
+        names = [annotation] if isinstance(annotation, str) else list(annotation)
+        self.annotation_paths = [self.root / name for name in names]
         self.cameras_path = self.root / cameras
         self.dataset = dataset
 
@@ -67,6 +70,12 @@ class H36mSource:
     def from_config(cls, cfg: dict, data_root: Path) -> "H36mSource":
         return cls(data_root, annotation=cfg.get("annotation", "test_h36m_body3d.npz"),
                    cameras=cfg.get("cameras", "cameras.pkl"), dataset=cfg.get("name", "h36m"))
+
+    def _annotations(self) -> tuple[dict[str, np.ndarray], list[str]]:
+        """All annotation files concatenated; also which file each frame came from (for errors)."""
+        parts = [_load_annotation(path) for path in self.annotation_paths]
+        origin = [str(path) for path, part in zip(self.annotation_paths, parts) for _ in part["imgname"]]
+        return {key: np.concatenate([part[key] for part in parts]) for key in REQUIRED_KEYS}, origin
 
     def _sizes_per_video(self, names: list[str], trials: list[str]) -> np.ndarray:
         """Every frame of a video has one size: read one header per video, check every file exists
@@ -82,14 +91,14 @@ class H36mSource:
         return np.stack([size_of[t] for t in trials]).astype(np.int32)
 
     def frame_index(self) -> FrameIndex:
-        ann = _load_annotation(self.annotation_path)
+        ann, origin = self._annotations()
         cameras = _load_cameras(self.cameras_path)
         names = [str(name) for name in ann["imgname"]]
         fields = []
-        for name in names:
+        for name, source in zip(names, origin):
             match = TRIAL_PATTERN.match(Path(name).name)
             if match is None:
-                raise SourceError(f"{self.annotation_path}: imgname '{name}' is not "
+                raise SourceError(f"{source}: imgname '{name}' is not "
                                   "<subject>_<action>.<camera>_<frame>.<ext>")
             fields.append(match.groupdict())
         cams = []
@@ -123,5 +132,5 @@ class H36mSource:
             gt2d_px=ann["part"][..., :2].astype(np.float32),
             camera=intrinsics,
         )
-        index.validate_boxes(str(self.annotation_path))
+        index.validate_boxes(", ".join(str(p) for p in self.annotation_paths))
         return index

@@ -113,3 +113,12 @@ def test_image_folder_with_and_without_boxes(h36m_root, tmp_path):
     (tmp_path / "boxes.json").write_text("{not json")
     with pytest.raises(SourceError, match="boxes.json: malformed JSON"):
         build_source({"type": "images", "boxes": "boxes.json"}, tmp_path).frame_index()
+
+
+def test_h36m_source_concatenates_several_annotation_files(h36m_copy):
+    ann = dict(np.load(h36m_copy / "test_h36m_body3d.npz"))
+    np.savez(h36m_copy / "train.npz", **{k: v[:5] for k, v in ann.items()})
+    np.savez(h36m_copy / "test.npz", **{k: v[5:] for k, v in ann.items()})
+    index = build_source({"type": "h36m", "annotation": ["train.npz", "test.npz"]}, h36m_copy).frame_index()
+    assert index.image_names == [str(n) for n in ann["imgname"]]
+    np.testing.assert_allclose(index.gt3d_mm, ann["S"][..., :3] * 1000, rtol=1e-6)
