@@ -126,8 +126,9 @@ def body_capsules(joints_cam_mm: np.ndarray, look: Appearance) -> list[Capsule]:
     cap(1, 4, 88, 88, look.pants_bgr, "hips")
     cap(0, 7, 112, 108, _mix(look.pants_bgr, look.shirt_bgr, 0.7), "torso")
     cap(7, 8, 108, 100, look.shirt_bgr, "torso")
-    cap(11, 4, 58, 78, look.shirt_bgr, "torso")
-    cap(14, 1, 58, 78, look.shirt_bgr, "torso")
+    # Flanks start halfway to the shoulders: an arm hanging at the side stays outside the torso.
+    cap(0.5 * (j[8] + j[11]), 4, 62, 78, look.shirt_bgr, "torso")
+    cap(0.5 * (j[8] + j[14]), 1, 62, 78, look.shirt_bgr, "torso")
     cap(8, 11, 58, 52, look.shirt_bgr, "torso")
     cap(8, 14, 58, 52, look.shirt_bgr, "torso")
     # Neck, head (hair on the back and top), and the face landmarks.
