@@ -66,7 +66,7 @@ mmcv-wheel:
 	@if ls $(WHEEL_DIR)/mmcv-$(MMCV_VERSION)-*.whl >/dev/null 2>&1; then echo "mmcv wheel cached in $(WHEEL_DIR)"; else \
 	  set -e; tmp=$$(mktemp -d); mkdir -p $(WHEEL_DIR); \
 	  echo "building mmcv $(MMCV_VERSION) with ops (about 10 min on 2 cores, once per machine)"; \
-	  $(PIP) download -q --no-deps --no-binary :all: mmcv==$(MMCV_VERSION) -d $$tmp; \
+	  $(PIP) download -q --no-deps --no-build-isolation --no-binary :all: mmcv==$(MMCV_VERSION) -d $$tmp; \
 	  tar xzf $$tmp/mmcv-$(MMCV_VERSION).tar.gz -C $$tmp; \
 	  sed -i 's/-std=c++1[47]/-std=c++20/g' $$tmp/mmcv-$(MMCV_VERSION)/setup.py; \
 	  (cd $$tmp/mmcv-$(MMCV_VERSION) && CUDA_VISIBLE_DEVICES= MMCV_WITH_OPS=1 MAX_JOBS=$$(nproc) \
