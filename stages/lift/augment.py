@@ -1,0 +1,96 @@
+"""Horizontal flip of a whole batch: augmentation at training time, flip-test averaging at eval.
+
+A flipped sample mirrors the image: the normalised 2D joints x -> -x, the crop joints (reference
+points) x -> (W_in - 1) - x (pixel centres at integers, the authors' 191 - x for a 192-wide crop),
+the root-relative 3D target x -> -x, left and right joints swap labels, and every feature map is
+mirrored along W.
+
+Mirroring a map with ``torch.flip`` alone does not land each cell where the mirrored reference
+point looks for it. Both of the model's conventions put level-l cell u at a position linear in the
+pixel (``"mmpose"``: u = x / s_l; ``"authors"``: u = x (W_l - 1) / W_in), so the mirror of pixel x
+(``W_in - 1 - x``) is cell ``c_l - u`` with ``c_l = cell(W_in - 1)``, whereas ``torch.flip`` maps u to
+``W_l - 1 - u``. For the mmpose convention the gap is ``1 - 1/s_l`` cells: 0.75 cell at stride 4,
+0.97 at stride 32, i.e. a one-cell misalignment on every flipped batch. ``flip_feature_maps``
+therefore mirrors and then shifts each level by that constant sub-cell amount (linear
+interpolation, border values repeated), so a flipped batch samples exactly the features of the
+unflipped one; ``tests/stages/lift/test_train.py`` proves it through the model's own sampler.
+``exact=False`` gives the plain ``torch.flip`` of the authors' code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from stages.lift.joints import flip_joints
+
+
+@dataclass(frozen=True)
+class FlipGeometry:
+    """What the map flip needs to know: levels' strides, the crop size and the sampling convention."""
+
+    level_strides: tuple[int, ...]
+    input_size_wh: tuple[int, int]
+    ref_convention: str = "mmpose"
+    exact: bool = True
+
+    @classmethod
+    def of(cls, model, exact: bool = True) -> "FlipGeometry":
+        return cls(tuple(model.level_strides), tuple(model.input_size_wh), model.ref_convention, exact)
+
+    def cell_shift(self, level: int, width: int) -> float:
+        """d such that the mirrored map at cell v equals ``torch.flip(map)`` at cell ``v + d``."""
+        w_in = self.input_size_wh[0]
+        if self.ref_convention == "mmpose":
+            cells_per_px = 1.0 / self.level_strides[level]
+        else:  # "authors": the whole input width spans the W_l - 1 cell spacings
+            cells_per_px = (width - 1) / w_in
+        return (width - 1) - cells_per_px * (w_in - 1)
+
+
+def _shift_along_w(x: Tensor, shift: float) -> Tensor:
+    """``out[..., v] = x[..., v + shift]`` by linear interpolation, border values repeated."""
+    if abs(shift) < 1e-9:
+        return x
+    width = x.shape[-1]
+    base = math.floor(shift)
+    frac = shift - base
+    cells = torch.arange(width, device=x.device) + base
+    left = x.index_select(-1, cells.clamp(0, width - 1))
+    right = x.index_select(-1, (cells + 1).clamp(0, width - 1))
+    if not frac:
+        return left
+    if x.dtype in (torch.float32, torch.float64):
+        return torch.lerp(left, right, frac)
+    return torch.lerp(left.float(), right.float(), frac).to(x.dtype)  # half: interpolate in float32
+
+
+def flip_feature_maps(feats: Sequence[Tensor], geometry: FlipGeometry) -> list[Tensor]:
+    """Mirror L maps ``(B, C_l, H_l, W_l)`` so they line up with mirrored reference points."""
+    out = []
+    for level, f in enumerate(feats):
+        flipped = f.flip(-1)
+        if geometry.exact:
+            flipped = _shift_along_w(flipped, geometry.cell_shift(level, f.shape[-1]))
+        out.append(flipped)
+    return out
+
+
+def flip_batch(batch: dict, geometry: FlipGeometry) -> dict:
+    """A mirrored copy of a batch dict (``stages.lift.dataset`` keys); the input is left untouched."""
+    out = dict(batch)
+    out["pose2d"] = flip_joints(batch["pose2d"])
+    out["ref_px"] = flip_joints(batch["ref_px"], width=geometry.input_size_wh[0])
+    if "target" in batch:
+        out["target"] = flip_joints(batch["target"])
+    out["feats"] = flip_feature_maps(batch["feats"], geometry) if batch.get("feats") else []
+    return out
+
+
+def flip_back(pred: Tensor) -> Tensor:
+    """A prediction made on a mirrored batch, mirrored back: ``(B, J, 3)`` root-relative."""
+    return flip_joints(pred)

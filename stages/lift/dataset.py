@@ -1,0 +1,237 @@
+"""Lazy, batch-level dataset over a feature store: the lifter's inputs and targets for whole batches.
+
+One ``__getitem__`` call returns a whole batch: a ``FrameBatchSampler`` yields sorted position
+batches, and the dataset reads only those frames of every level (fp16) through the fastest reader
+the store's layout allows (``stages.lift.readers``). Small per-frame arrays (2D joints, image
+sizes, 3D targets, labels) are read once, converted and normalised in ``lift_inputs`` (the one
+place where the store's joint format and the DESIGN's normalisation are applied) and shared by
+forked DataLoader workers. With ``in_memory=True`` the chosen levels of the chosen frames are read
+into RAM once (refused when they do not fit); batches are then gathered from memory.
+
+Batch dict (B frames, J = 17 H36M joints, L levels):
+    pos (B,) int64       positions in this dataset (0..len-1), for putting predictions in order
+    frame (B,) int64     frame indices in the store
+    pose2d (B, J, 2)     float32, image pixels normalised as X / w * 2 - [1, h / w]
+    ref_px (B, J, 2)     float32, detector-input pixels (the reference points)
+    target (B, J, 3)     float32, root-relative 3D in metres (pelvis = joint 0); only with gt3d
+    feats                L tensors (B, C_l, H_l, W_l) float16; empty when ``read_maps=False``
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from cache.store import FeatureStore, StoreError
+from stages.lift.joints import ROOT_JOINT, coco17_to_h36m17, normalise_screen_coordinates
+from stages.lift.readers import TensorstoreReader, available_memory_bytes, open_reader
+
+MM_PER_M = 1000.0
+
+
+@dataclass
+class LiftInputs:
+    """Per-frame lifter inputs of a frame subset, in the order of ``frames`` (store indices)."""
+
+    frames: np.ndarray                      # (N,) int64, ascending
+    pose2d: np.ndarray                      # (N, 17, 2) float32
+    ref_px: np.ndarray                      # (N, 17, 2) float32
+    target_m: np.ndarray | None             # (N, 17, 3) float32, root-relative metres
+    labels: dict[str, np.ndarray] = field(default_factory=dict)  # action/video/subject names, frame numbers
+
+
+def joint_format(store: FeatureStore) -> str:
+    return str(store.attrs.get("joint_format", store.spec.joint_format))
+
+
+def lift_inputs(store: FeatureStore, frames: np.ndarray) -> LiftInputs:
+    """Read and prepare the small arrays of ``frames``.
+
+    2D input from ``kp2d`` (image px) normalised with each frame's own image size; reference points
+    from ``kp2d_input``; both converted COCO-17 -> H36M-17 when the store holds the detector's own
+    joints (``joint_format == "coco17"``). Targets: ``gt3d`` (camera-frame mm) minus the pelvis, in
+    metres.
+    """
+    frames = np.asarray(frames, dtype=np.int64)
+    kp2d = store.read("kp2d")[frames].astype(np.float32)
+    ref_px = store.read("kp2d_input")[frames].astype(np.float32)
+    fmt = joint_format(store)
+    if fmt == "coco17":
+        kp2d, ref_px = coco17_to_h36m17(kp2d), coco17_to_h36m17(ref_px)
+    elif fmt != "h36m17":
+        raise StoreError(f"{store.path}: unknown joint format {fmt!r}")
+    sizes = store.read("image_size")[frames].astype(np.int64)
+    pose2d = np.empty_like(kp2d)
+    for width, height in np.unique(sizes, axis=0):  # a handful of camera resolutions
+        rows = np.all(sizes == (width, height), axis=1)
+        pose2d[rows] = normalise_screen_coordinates(kp2d[rows], float(width), float(height))
+    target = None
+    if store.has("gt3d"):
+        gt = store.read("gt3d")[frames].astype(np.float32)
+        target = ((gt - gt[:, ROOT_JOINT:ROOT_JOINT + 1]) / MM_PER_M).astype(np.float32)
+    labels: dict[str, np.ndarray] = {}
+    for name in ("subject", "action", "video", "camera"):
+        if store.has(f"index/{name}"):
+            codes = store.read(f"index/{name}")[frames]
+            labels[name] = np.asarray(store.labels(name), dtype=object)[codes]
+    if store.has("index/frame"):
+        labels["frame"] = store.read("index/frame")[frames].astype(np.int64)
+    return LiftInputs(frames, pose2d.astype(np.float32), ref_px, target, labels)
+
+
+def select_frames(store: FeatureStore, subjects: Sequence[str] | None) -> np.ndarray:
+    """Store indices of the frames of ``subjects`` (all frames for None), ascending."""
+    if subjects is None:
+        return np.arange(store.num_frames, dtype=np.int64)
+    if not store.has("index/subject"):
+        raise StoreError(f"{store.path} has no subject index; set the data split's subjects to None")
+    names = store.labels("subject")
+    unknown = sorted(set(subjects) - set(names))
+    if unknown:
+        raise StoreError(f"{store.path}: subjects {unknown} not in the store (it has {names})")
+    wanted = np.isin(np.asarray(names, dtype=object), list(subjects))
+    frames = np.flatnonzero(wanted[store.read("index/subject")]).astype(np.int64)
+    if len(frames) == 0:
+        raise StoreError(f"{store.path}: no frames for subjects {list(subjects)}")
+    return frames
+
+
+class FrameBatchSampler(Sampler[np.ndarray]):
+    """Batches of dataset positions, each sorted (neighbouring frames share shard files).
+
+    The order depends only on (seed, epoch): a resumed run replays exactly the batches the killed
+    one would have seen, and ``skip_batches`` drops those it had already trained on.
+    """
+
+    def __init__(self, num_items: int, batch_size: int, *, shuffle: bool, seed: int = 0, drop_last: bool = False):
+        self.num_items, self.batch_size = num_items, batch_size
+        self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
+        self.epoch, self.skip_batches = 0, 0
+
+    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
+        self.epoch, self.skip_batches = epoch, skip_batches
+
+    def batches(self) -> list[np.ndarray]:
+        order = (np.random.default_rng([self.seed, self.epoch]).permutation(self.num_items)
+                 if self.shuffle else np.arange(self.num_items))
+        stop = self.num_items - self.num_items % self.batch_size if self.drop_last else self.num_items
+        return [np.sort(order[i:i + self.batch_size]) for i in range(0, stop, self.batch_size)]
+
+    def full_length(self) -> int:
+        full, rest = divmod(self.num_items, self.batch_size)
+        return full + (1 if rest and not self.drop_last else 0)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        yield from self.batches()[self.skip_batches:]
+
+    def __len__(self) -> int:
+        return self.full_length() - self.skip_batches
+
+
+class CacheBatchDataset(Dataset):
+    """Map-style dataset whose items are whole batches: ``dataset[positions] -> batch dict``.
+
+    Args:
+        store_path: a complete feature store.
+        frames: store indices of the frames this dataset serves (ascending).
+        level_names: ``feat/<name>`` levels to read, in the model's order.
+        read_maps: False for ``context="none"`` (the maps are never read).
+        in_memory: read the levels of all ``frames`` into RAM once (error if they do not fit).
+        reader: ``stages.lift.readers`` kind for the lazy path.
+    """
+
+    def __init__(self, store_path: Path, frames: np.ndarray, level_names: Sequence[str], *,
+                 read_maps: bool = True, in_memory: bool = False, reader: str = "auto",
+                 memory_fraction: float = 0.8):
+        self.store_path = Path(store_path)
+        store = FeatureStore.open(self.store_path)
+        self.inputs = lift_inputs(store, frames)
+        self.level_names = list(level_names) if read_maps else []
+        self.level_shapes = [tuple(store.group[f"feat/{n}"].shape[1:]) for n in self.level_names]
+        self.readers = [open_reader(self.store_path / "feat" / n, reader) for n in self.level_names]
+        self.memory: list[np.ndarray] | None = None
+        if in_memory and self.level_names:
+            self.memory = self._load_into_memory(store.spec.shard_frames, memory_fraction)
+
+    def memory_bytes(self) -> int:
+        """RAM that ``in_memory=True`` needs for the feature maps."""
+        return len(self.inputs.frames) * sum(int(np.prod(s)) * 2 for s in self.level_shapes)
+
+    def _load_into_memory(self, block: int, fraction: float) -> list[np.ndarray]:
+        need, have = self.memory_bytes(), available_memory_bytes()
+        if need > fraction * have:
+            raise StoreError(f"{self.store_path}: holding {len(self.inputs.frames)} frames in RAM needs "
+                             f"{need / 2**30:.1f} GiB but only {have / 2**30:.1f} GiB is available; "
+                             "set train.in_memory=False (lazy reads)")
+        frames = self.inputs.frames
+        memory = [np.empty((len(frames), *shape), dtype=np.float16) for shape in self.level_shapes]
+        for start in range(0, len(frames), block):
+            for reader, array in zip(self.readers, memory):
+                reader.read(frames[start:start + block], out=array[start:start + block])
+        return memory
+
+    def __len__(self) -> int:
+        return len(self.inputs.frames)
+
+    def __getitem__(self, positions) -> dict:
+        pos = np.asarray(positions, dtype=np.int64)
+        frames = self.inputs.frames[pos]
+        batch = {"pos": torch.from_numpy(pos), "frame": torch.from_numpy(frames),
+                 "pose2d": torch.from_numpy(self.inputs.pose2d[pos]),
+                 "ref_px": torch.from_numpy(self.inputs.ref_px[pos])}
+        if self.inputs.target_m is not None:
+            batch["target"] = torch.from_numpy(self.inputs.target_m[pos])
+        feats = []
+        for i, shape in enumerate(self.level_shapes):
+            # numpy allocates large buffers on transparent huge pages: ~4x faster to fill than
+            # torch.empty's 4 KiB pages (measured); the tensor shares the buffer.
+            out = np.empty((len(pos), *shape), dtype=np.float16)
+            if self.memory is not None:
+                np.take(self.memory[i], pos, axis=0, out=out, mode="clip")  # "raise" would buffer
+            else:
+                self.readers[i].read(frames, out=out)
+            feats.append(torch.from_numpy(out))
+        batch["feats"] = feats
+        return batch
+
+
+def _identity(batch: dict) -> dict:
+    return batch
+
+
+def auto_workers(workers: int | str) -> int:
+    """``"auto"``: one loader process per spare core, at most 8 (0 on a 2-core machine, where the
+    main process reading in-line measured fastest: worker results cost an extra shared-memory copy)."""
+    if workers == "auto":
+        return min(8, max(0, (os.cpu_count() or 1) - 2))
+    return int(workers)
+
+
+def make_loader(dataset: CacheBatchDataset, sampler: FrameBatchSampler, *, workers: int | str, pin_memory: bool,
+                prefetch_batches: int = 2, seed: int = 0) -> DataLoader:
+    """A DataLoader that asks the dataset for whole batches (no per-sample collate).
+
+    Workers fork after the dataset read its small arrays (shared copy-on-write); each opens its own
+    shard maps. A private generator keeps the workers' seeds off the global RNG, so the training
+    RNG stream does not depend on how many loaders were created. tensorstore readers run in the
+    main process: tensorstore parallelises internally and aborts in forked children.
+    """
+    workers = auto_workers(workers)
+    if dataset.memory is None and any(isinstance(r, TensorstoreReader) for r in dataset.readers):
+        workers = 0
+    return DataLoader(dataset, sampler=sampler, batch_size=None, collate_fn=_identity, num_workers=workers,
+                      pin_memory=pin_memory, prefetch_factor=prefetch_batches if workers else None,
+                      persistent_workers=False, generator=torch.Generator().manual_seed(seed))
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    """Move a batch's tensors to ``device`` (non-blocking from pinned memory)."""
+    moved = {k: v.to(device, non_blocking=True) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+    moved["feats"] = [f.to(device, non_blocking=True) for f in batch["feats"]]
+    return moved

@@ -1,0 +1,92 @@
+"""Tiny but real feature stores (cache.store's writer) and lift configs for the stage-two tests.
+
+Frames are poses of a random skeleton seen by a pinhole camera: `gt3d` (camera mm), `kp2d` its
+projection (image px, two image sizes), `kp2d_input` the same joints in a 24x32 (w x h) crop, so a
+lifter can learn something; feature maps are random fp16. Subjects alternate S1/S9, two actions,
+consecutive frame numbers per video (MPJVE has pairs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cache.key import KeyInputs
+from cache.store import FeatureStore, LevelSpec, StoreSpec, create_store
+from stages.lift.joints import _COCO_DIRECT
+
+INPUT_WH = (24, 32)
+LEVELS = ((4, 8), (8, 16))  # (stride, channels)
+IMAGE_SIZES = ((1000, 1002), (640, 480))
+
+
+def h36m_to_coco_like(kp: np.ndarray) -> np.ndarray:
+    """COCO-ordered joints whose H36M conversion gives back the limbs (eyes/ears/nose = head)."""
+    coco = np.zeros_like(kp)
+    for h36m, c in _COCO_DIRECT.items():
+        coco[..., c, :] = kp[..., h36m, :]
+    coco[..., 0:5, :] = kp[..., 10:11, :]
+    coco[..., 0, :] = kp[..., 9, :]
+    return coco
+
+
+def make_store(path: Path, *, num_frames: int = 32, shard_frames: int = 8, joint_format: str = "coco17",
+               compression: str = "none", levels=LEVELS, seed: int = 0) -> FeatureStore:
+    rng = np.random.default_rng(seed)
+    n = num_frames
+    w_in, h_in = INPUT_WH
+    specs = tuple(LevelSpec(str(i), s, c, h_in // s, w_in // s) for i, (s, c) in enumerate(levels))
+    spec = StoreSpec(num_frames=n, shard_frames=shard_frames, levels=specs, num_joints=17,
+                     joint_format=joint_format, compression=compression)
+    # 3D: a root 4 m in front of the camera, joints within +-400 mm
+    gt3d = rng.uniform(-400, 400, (n, 17, 3)).astype(np.float32)
+    gt3d[:, 0] = 0
+    gt3d += np.array([0, 0, 4000], np.float32) + rng.uniform(-200, 200, (n, 1, 3)).astype(np.float32)
+    sizes = np.array([IMAGE_SIZES[i % 2] for i in range(n)], dtype=np.int32)
+    centre = sizes[:, None, :] / 2
+    kp2d_h36m = (1000.0 * gt3d[..., :2] / gt3d[..., 2:3] + centre).astype(np.float32)
+    lo, hi = kp2d_h36m.min(axis=1, keepdims=True) - 20, kp2d_h36m.max(axis=1, keepdims=True) + 20
+    kp_input_h36m = ((kp2d_h36m - lo) / (hi - lo) * (np.array(INPUT_WH, np.float32) - 1)).astype(np.float32)
+    convert = h36m_to_coco_like if joint_format == "coco17" else (lambda a: a)
+    videos = [f"S{1 if i % 2 == 0 else 9}_{'Walking' if (i // 2) % 2 == 0 else 'Eating'}.{54138969}"
+              for i in range(n)]
+    video_labels = sorted(set(videos))
+    subjects = ["S1", "S9"]
+    actions = ["Walking", "Eating"]
+    key = KeyInputs("synthetic", "a" * 64, n, "b" * 64, f"random-init:{seed}", INPUT_WH, "detector")
+    create_store(path, spec, key,
+                 {"image_size": sizes, "gt3d": gt3d, "index/frame": np.arange(n, dtype=np.int32) // 4},
+                 {"subject": (np.arange(n) % 2, subjects),
+                  "action": (np.array([(i // 2) % 2 for i in range(n)]), actions),
+                  "video": (np.array([video_labels.index(v) for v in videos]), video_labels)},
+                 attrs={"joint_format": joint_format, "input_size_wh": list(INPUT_WH)})
+    store = FeatureStore.open(path, mode="r+", allow_incomplete=True)
+    for shard in range(spec.num_shards):
+        start, stop = spec.shard_bounds(shard)
+        arrays = {f"feat/{lv.name}": rng.standard_normal((stop - start, lv.channels, lv.height, lv.width))
+                  .astype(np.float16) for lv in specs}
+        arrays.update(kp2d=convert(kp2d_h36m[start:stop]), kp2d_input=convert(kp_input_h36m[start:stop]),
+                      score=np.ones((stop - start, 17), np.float32), det_kp2d=kp2d_h36m[start:stop],
+                      affine=np.zeros((stop - start, 2, 3), np.float32))
+        store.write_shard(shard, arrays)
+    store.mark_complete_if_done()
+    return FeatureStore.open(path)
+
+
+def tiny_config(**sections) -> dict:
+    """A lift config with a tiny model (embed 16, depth 1) for the stores above; sections override keys."""
+    cfg = {
+        "model": dict(type="ContextAwarePoseFormer", context="deformable", levels=[0, 1], embed_dim=16, depth=1,
+                      num_levels_sampling_points=2, deformable_heads=4, spatial_heads=4, fusion_heads=4,
+                      drop_path_rate=0.1),
+        "detector_levels": dict(input_size_wh=INPUT_WH, strides=[s for s, _ in LEVELS],
+                                channels=[c for _, c in LEVELS]),
+        "train": dict(batch_size=4, epochs=2, lr=1e-3, offset_lr_mult=0.1, weight_decay=0.01, lr_decay=0.99,
+                      flip_aug=True, amp=False, workers=0, in_memory=False, seed=0, log_interval=2, keep_ckpts=2),
+        "data": dict(train_subjects=["S1"], test_subjects=["S9"]),
+        "eval": dict(flip_test=True, batch_size=8, after_train=True),
+    }
+    for name, values in sections.items():
+        cfg[name] = {**cfg.get(name, {}), **values}
+    return cfg
