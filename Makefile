@@ -34,12 +34,15 @@ extract_flags = --config $(CONFIG) --data-root $(DATA_ROOT) \
     $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(if $(CACHE_DIR),--cache-dir $(CACHE_DIR)) \
     $(if $(filter 1 yes true,$(RANDOM_INIT)),--random-init)
 
-.PHONY: help setup test test-fast demo extract cache-ls clean-venv
+.PHONY: help setup test test-fast demo extract train eval ablate cache-ls bench clean-venv
 
 help:
 	@echo "make demo     end to end on the bundled data"
 	@echo "make test     the test suite (slow end-to-end tests included)"
 	@echo "make extract  CONFIG=… DATA_ROOT=… CHECKPOINT=… [CACHE_DIR=…] [RANDOM_INIT=1] [NPROC=N]"
+	@echo "make train    CONFIG=configs/capf/… [CACHE_DIR=…] [WORK_DIR=…] [ARGS=\"--max-iters 20\"]"
+	@echo "make eval     CONFIG=configs/capf/… CKPT=work_dirs/…/best.pth"
+	@echo "make bench    throughput ratios -> bench/results.json (ARGS=--quick for a smoke run)"
 	@echo "make setup    create .venv and install everything (called by every target)"
 
 setup: $(STAMP)
@@ -84,6 +87,22 @@ extract: setup
 
 cache-ls: setup
 	$(CAPF) cache ls $(if $(CACHE_DIR),--cache-dir $(CACHE_DIR))
+
+store_flags = $(if $(CACHE_DIR),--cache-dir $(CACHE_DIR)) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) \
+    $(if $(filter 1 yes true,$(RANDOM_INIT)),--random-init)
+LIFT_CONFIG ?= configs/capf/capf_hrnet32_h36m.py
+
+# make train CONFIG=configs/capf/… : finds the config's store in CACHE_DIR (extracting it on a miss).
+train: setup
+	$(LAUNCH) train --config $(if $(filter configs/extract/%,$(CONFIG)),$(LIFT_CONFIG),$(CONFIG)) \
+	  --data-root $(DATA_ROOT) $(store_flags) $(if $(WORK_DIR),--work-dir $(WORK_DIR)) $(ARGS)
+
+eval: setup
+	$(CAPF) eval --config $(if $(filter configs/extract/%,$(CONFIG)),$(LIFT_CONFIG),$(CONFIG)) --ckpt $(CKPT) \
+	  $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(store_flags) $(ARGS)
+
+bench: setup
+	$(CAPF) bench $(ARGS)
 
 demo: setup
 	$(CAPF) demo $(ARGS)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from pipeline.config import default_cache_dir, load_config
+from pipeline.lift_cli import evaluate, flops, train
 
 def _user_errors() -> tuple[type[Exception], ...]:
     """Exceptions that mean bad input (reported as one line), imported lazily to keep --help fast."""
@@ -63,6 +64,11 @@ def extract(config_path, data_root, checkpoint, random_init, cache_dir, device, 
         result = run_extraction(request)
     if rank == 0:
         click.echo(result.summary())
+
+
+main.add_command(train)
+main.add_command(evaluate)
+main.add_command(flops)
 
 
 @main.group()
@@ -137,3 +143,21 @@ def train_detector_command(config_path: str, data_root: Path, work_dir: Path, ep
     result = train_detector(config_path, data_root, work_dir, max_epochs=epochs, workers=workers)
     click.echo(f"detector: {result.checkpoint} sha256 {result.sha256} PCK@0.05 {result.pck:.3f} "
                f"({result.epochs} epochs)")
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("bench/results.json"), help="Results JSON.")
+@click.option("--work", type=click.Path(path_type=Path), default=None,
+              help="Scratch folder for stores and copies (default: a temporary folder, removed after).")
+@click.option("--quick", is_flag=True, help="Small sizes: a smoke run of every figure.")
+@click.option("--device", default="auto", help="cpu, cuda … (auto: cuda if available).")
+def bench(out: Path, work: Path | None, quick: bool, device: str) -> None:
+    """Measure extraction, loader and cache-read throughput as ratios in one run; write JSON."""
+    import tempfile
+
+    from pipeline.bench import format_bench_table, run_bench
+
+    with tempfile.TemporaryDirectory(prefix="capf-bench-") as scratch:
+        results = run_bench(Path(work) if work else Path(scratch), out, quick=quick, device=device)
+    click.echo(format_bench_table(results))
+    click.echo(f"written: {out}")

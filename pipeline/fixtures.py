@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data beside the project
+
 
 def replicate_h36m_sample(source: Path, out: Path, repeats: int, seed: int = 0) -> Path:
     """An mmpose-layout Human3.6M root with `4 * repeats` frames: the real frames under new frame

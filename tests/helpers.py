@@ -5,10 +5,9 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
-from pipeline.fixtures import replicate_h36m_sample
+from pipeline.fixtures import SHARED_DATA, replicate_h36m_sample
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 SLIM_DETECTOR = "configs/detectors/hrnet_slim_128x96.py"
 
 

@@ -1,0 +1,290 @@
+"""`make bench`: speed and size figures as ratios measured in one run, so machine noise cancels.
+
+Every figure pairs the thing measured with its ideal on the same data in the same process:
+- extract_vs_forward: extraction end to end (decode, crop, forward, zarr writes) / the detector's
+  forward alone on the same, already-cropped batches (target >= 0.9);
+- loader_vs_memory[w]: lifter training samples/s reading lazily from the cache with w loader workers
+  / the same model fed from tensors already in memory (target >= 0.9);
+- cache_read_vs_memmap[reader]: random sorted batches read from the store / from a raw memory-mapped
+  fp16 array of the same data;
+- bytes_per_frame_ratio[codec]: bytes per frame on disk / raw fp16 bytes per frame;
+- params and flops_per_frame of the full model with HRNet-W32 levels (paper: 609.9 M).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cache.key import KeyInputs
+from cache.store import FeatureStore, LevelSpec, StoreSpec, create_store, shard_array_names
+from pipeline.fixtures import SHARED_DATA, replicate_h36m_sample
+
+W32_CONFIG = "mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py"
+W32_LEVELS = (LevelSpec("0", 4, 32, 64, 48), LevelSpec("1", 8, 64, 32, 24),
+              LevelSpec("2", 16, 128, 16, 12), LevelSpec("3", 32, 256, 8, 6))
+PAPER_FLOPS = 609.9e6
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def _extract_config(frames: int, batch_size: int, workers: int, shard_frames: int) -> dict:
+    return {"detector": {"name": "hrnet_w32", "config": W32_CONFIG, "seed": 0},
+            "dataset": {"type": "h36m", "name": "bench"},
+            "cache": {"shard_frames": shard_frames, "compression": "none"},
+            "runtime": {"batch_size": batch_size, "num_workers": workers}}
+
+
+def bench_extraction(work: Path, *, frames: int, batch_size: int, workers: int, device: str) -> dict:
+    """End-to-end extraction vs the forward alone, on `frames` real Human3.6M frames (random-init W32)."""
+    from stages.extract.detector import TopdownDetector
+    from stages.extract.runner import ExtractRequest, run_extraction
+    from stages.extract.sources import build_source, load_frame
+
+    data = replicate_h36m_sample(SHARED_DATA / "h36m", work / "frames", repeats=max(1, frames // 4))
+    cfg = _extract_config(frames, batch_size, workers, shard_frames=batch_size * 2)
+    detector = TopdownDetector(W32_CONFIG, None, random_init=True, device=device)
+    index = build_source(cfg["dataset"], data).frame_index()
+    batches = []
+    for start in range(0, len(index), batch_size):
+        packed = [detector.crop(load_frame(index.root, index.image_names[i]), index.bboxes_xyxy[i])
+                  for i in range(start, min(start + batch_size, len(index)))]
+        batches.append({"inputs": [p["inputs"] for p in packed], "data_samples": [p["data_samples"] for p in packed]})
+
+    def forward_seconds() -> float:
+        tick = time.perf_counter()
+        for batch in batches:
+            detector.forward(batch)
+        return time.perf_counter() - tick
+
+    detector.forward(batches[0])  # warm-up, as the extraction's first batch also paid it
+    before = forward_seconds()
+    result = run_extraction(ExtractRequest(cfg, data, work / "cache", random_init=True, device=device,
+                                           progress=False))
+    after = forward_seconds()  # before and after bracket the end-to-end run: drift in load cancels
+    forward = len(index) / ((before + after) / 2)
+    e2e = result.frames_written / result.loop_seconds
+    return {"store": result.path, "extract_fps": e2e, "forward_fps": forward, "ratio": e2e / forward}
+
+
+def bytes_per_frame(store_path: Path, work: Path) -> dict:
+    """Store bytes per frame (uncompressed and blosc-zstd rewrites of the same real features) / raw fp16."""
+    store = FeatureStore.open(store_path)
+    raw = sum(lv.channels * lv.height * lv.width * 2 for lv in store.levels)
+    work.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for codec in ("none", "blosc-zstd"):
+        path = work / f"bytes-{codec}.zarr"
+        spec = StoreSpec(store.num_frames, store.spec.shard_frames, store.levels, 17, "coco17", codec)
+        create_store(path, spec, _bench_key(store.num_frames), {}, {}, {})
+        copy = FeatureStore.open(path, mode="r+", allow_incomplete=True)
+        for shard in range(spec.num_shards):
+            start, stop = spec.shard_bounds(shard)
+            copy.write_shard(shard, {name: np.asarray(store.group[name][start:stop])
+                                     for name in shard_array_names(spec)})
+        feat_bytes = sum(f.stat().st_size for f in (path / "feat").rglob("*") if f.is_file())
+        out[codec] = feat_bytes / store.num_frames / raw
+    return out
+
+
+def _bench_key(frames: int) -> KeyInputs:
+    return KeyInputs("bench", "0" * 64, frames, "0" * 64, "random", (192, 256), "detector")
+
+
+def synthetic_w32_store(path: Path, frames: int, shard_frames: int = 256, seed: int = 0) -> Path:
+    """A complete store of HRNet-W32 shapes filled with random values (read speed does not depend on
+    the values), with 2D inputs and 3D targets a lifter can train on."""
+    spec = StoreSpec(frames, shard_frames, W32_LEVELS, 17, "h36m17")
+    rng = np.random.default_rng(seed)
+    gt3d = rng.normal(0, 300, (frames, 17, 3)).astype(np.float32) + [0, 0, 5000]
+    static = {"bbox": np.tile(np.float32([0, 0, 1000, 1000]), (frames, 1)),
+              "image_size": np.tile(np.int32([1000, 1000]), (frames, 1)), "gt3d": gt3d}
+    create_store(path, spec, _bench_key(frames), static,
+                 {"subject": (np.zeros(frames, np.int32), ["S1"]), "action": (np.zeros(frames, np.int32), ["Walking"])},
+                 {"joint_format": "h36m17", "input_size_wh": [192, 256]})
+    store = FeatureStore.open(path, mode="r+", allow_incomplete=True)
+    for shard in range(spec.num_shards):
+        start, stop = spec.shard_bounds(shard)
+        n = stop - start
+        values = {f"feat/{lv.name}": rng.standard_normal((n, lv.channels, lv.height, lv.width), np.float32)
+                  .astype(np.float16) for lv in W32_LEVELS}
+        kp = rng.uniform(100, 900, (n, 17, 2)).astype(np.float32)
+        values.update(kp2d=kp, kp2d_input=kp * 0.2, score=np.ones((n, 17), np.float32), det_kp2d=kp,
+                      affine=np.tile(np.float32([[0.2, 0, 0], [0, 0.2, 0]]), (n, 1, 1)))
+        store.write_shard(shard, values)
+    store.mark_complete_if_done()
+    return path
+
+
+def _random_batches(frames: int, batch: int, count: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [np.sort(rng.choice(frames, size=min(batch, frames), replace=False)) for _ in range(count)]
+
+
+def bench_cache_reads(store_path: Path, work: Path, *, batch: int, batches: int) -> dict:
+    """Random sorted batches of all four levels: each reader vs a raw np.memmap of the same data."""
+    from stages.lift.readers import open_reader
+
+    store = FeatureStore.open(store_path)
+    names = [f"feat/{lv.name}" for lv in store.levels]
+    work.mkdir(parents=True, exist_ok=True)
+    memmaps = []
+    for name in names:
+        array = store.group[name]
+        mm = np.lib.format.open_memmap(work / f"{name.replace('/', '_')}.npy", mode="w+", dtype=np.float16,
+                                       shape=array.shape)
+        for start in range(0, array.shape[0], store.spec.shard_frames):
+            mm[start:start + store.spec.shard_frames] = array[start:start + store.spec.shard_frames]
+        mm.flush()
+        memmaps.append(np.load(work / f"{name.replace('/', '_')}.npy", mmap_mode="r"))
+    plan = _random_batches(store.num_frames, batch, batches)
+
+    def timed(read_batch, count: int) -> float:
+        read_batch(plan[0])  # warm: open files, page cache
+        tick = time.perf_counter()
+        for frames in plan[1:count + 1]:
+            read_batch(frames)
+        return sum(len(f) for f in plan[1:count + 1]) / (time.perf_counter() - tick)
+
+    def memmap_batch(frames):
+        for mm in memmaps:
+            np.take(mm, frames, axis=0)
+
+    result = {"memmap_fps": timed(memmap_batch, batches - 1)}
+    for kind, count in (("mmap", batches - 1), ("tensorstore", batches - 1), ("zarr", 1)):
+        readers = [open_reader(store.path / name, kind) for name in names]
+        result[f"{kind}_fps"] = timed(lambda frames: [r.read(frames) for r in readers], count)
+    return {"absolute": result,
+            "ratios": {kind: result[f"{kind}_fps"] / result["memmap_fps"] for kind in ("mmap", "tensorstore", "zarr")}}
+
+
+def _lifter_and_optimizer(device: str):
+    from stages.lift.model import ContextAwarePoseFormer
+
+    torch.manual_seed(0)
+    model = ContextAwarePoseFormer().to(device)
+    return model, torch.optim.AdamW(model.parameters(), lr=1e-5)
+
+
+def _step(model, optimizer, batch: dict, device: str) -> None:
+    from stages.lift.dataset import to_device
+    from stages.lift.model import mpjpe_loss
+
+    batch = to_device(batch, torch.device(device))
+    loss = mpjpe_loss(model(batch["pose2d"], batch["feats"], batch["ref_px"]), batch["target"])
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def bench_loader(store_path: Path, *, batch: int, steps: int, workers: tuple[int, ...], device: str) -> dict:
+    """Training samples/s of the full model reading lazily from the store vs fed from memory."""
+    from stages.lift.dataset import CacheBatchDataset, FrameBatchSampler, make_loader
+
+    store = FeatureStore.open(store_path)
+    frames = np.arange(store.num_frames)
+    names = [lv.name for lv in store.levels]
+    model, optimizer = _lifter_and_optimizer(device)
+    pin = device.startswith("cuda")
+
+    memory_dataset = CacheBatchDataset(store_path, frames, names, in_memory=True)
+    sampler = FrameBatchSampler(len(frames), batch, shuffle=True, seed=0, drop_last=True)
+    in_memory = [memory_dataset[b] for b in list(sampler)[:steps + 1]]
+    if pin:
+        in_memory = [{k: (v.pin_memory() if isinstance(v, torch.Tensor) else [f.pin_memory() for f in v])
+                      for k, v in b.items()} for b in in_memory]
+
+    def paired(lazy_batches) -> tuple[float, float]:
+        """Alternate one in-memory step and one lazy step, so machine noise hits both alike."""
+        lazy_iter = iter(lazy_batches)
+        _step(model, optimizer, next(lazy_iter), device)  # warm-up: worker start, shard maps
+        _step(model, optimizer, in_memory[0], device)
+        memory_time = lazy_time = 0.0
+        seen = 0
+        for b in in_memory[1:steps + 1]:
+            tick = time.perf_counter()
+            _step(model, optimizer, b, device)
+            if pin:
+                torch.cuda.synchronize()
+            memory_time += time.perf_counter() - tick
+            tick = time.perf_counter()
+            _step(model, optimizer, next(lazy_iter), device)  # includes waiting for the loader
+            if pin:
+                torch.cuda.synchronize()
+            lazy_time += time.perf_counter() - tick
+            seen += len(b["pose2d"])
+        return seen / memory_time, seen / lazy_time
+
+    out = {"memory_sps": {}, "lazy_sps": {}, "ratio": {}}
+    for count in workers:
+        lazy = CacheBatchDataset(store_path, frames, names, in_memory=False)
+        memory_sps, lazy_sps = paired(make_loader(lazy, sampler, workers=count, pin_memory=pin))
+        out["memory_sps"][str(count)] = memory_sps
+        out["lazy_sps"][str(count)] = lazy_sps
+        out["ratio"][str(count)] = lazy_sps / memory_sps
+    return out
+
+
+def bench_cost() -> dict:
+    from stages.lift.cost import count_cost
+    from stages.lift.model import ContextAwarePoseFormer
+
+    cost = count_cost(ContextAwarePoseFormer())
+    return {"params": int(cost["params"]), "flops_per_frame": int(cost["flops_per_frame"]),
+            "flops_vs_paper": cost["flops_per_frame"] / PAPER_FLOPS}
+
+
+def run_bench(work: Path, out_json: Path, *, quick: bool = False, device: str = "auto") -> dict:
+    """All figures; `quick` shrinks sizes for a smoke run (the ratios stay meaningful, noisier)."""
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    work.mkdir(parents=True, exist_ok=True)
+    extract = bench_extraction(work / "extract", frames=16 if quick else 128, batch_size=8 if quick else 32,
+                               workers=2, device=device)
+    ratios = bytes_per_frame(extract["store"], work / "bytes")
+    store = synthetic_w32_store(work / "w32.zarr", frames=256 if quick else 2048,
+                                shard_frames=64 if quick else 256)
+    reads = bench_cache_reads(store, work / "memmap", batch=64 if quick else 512, batches=4 if quick else 9)
+    loader = bench_loader(store, batch=64 if quick else 512, steps=2 if quick else 3,
+                          workers=(1, 2) if quick else (1, 2, 4), device=device)
+    cost = bench_cost()
+    results = {
+        "device": device_name(device),
+        "extract_vs_forward": extract["ratio"],
+        "loader_vs_memory": loader["ratio"],
+        "cache_read_vs_memmap": reads["ratios"],
+        "bytes_per_frame_ratio": ratios,
+        "flops_per_frame": cost["flops_per_frame"],
+        "params": cost["params"],
+        "flops_vs_paper": cost["flops_vs_paper"],
+        "absolute": {"extract_fps": extract["extract_fps"], "forward_fps": extract["forward_fps"],
+                     "reads_fps": reads["absolute"], "train_memory_sps": loader["memory_sps"],
+                     "train_lazy_sps": loader["lazy_sps"]},
+        "settings": {"quick": quick, "torch": torch.__version__},
+    }
+    out_json.parent.mkdir(parents=True, exist_ok=True)
+    out_json.write_text(json.dumps(results, indent=2, default=str))
+    return results
+
+
+def format_bench_table(results: dict) -> str:
+    """The figures a reader compares against targets, one per line."""
+    lines = [f"device: {results['device']}", "| figure | ratio | target |", "|---|---|---|",
+             f"| extraction end to end / forward alone | {results['extract_vs_forward']:.2f} | >= 0.9 |"]
+    for workers, ratio in results["loader_vs_memory"].items():
+        lines.append(f"| training lazy ({workers} workers) / in memory | {ratio:.2f} | >= 0.9 |")
+    for reader, ratio in results["cache_read_vs_memmap"].items():
+        lines.append(f"| random batch reads, {reader} / raw memmap | {ratio:.3f} | report |")
+    for codec, ratio in results["bytes_per_frame_ratio"].items():
+        lines.append(f"| bytes per frame, {codec} / raw fp16 | {ratio:.3f} | report |")
+    lines.append(f"| FLOPs per frame / paper's 609.9 M | {results['flops_vs_paper']:.3f} "
+                 f"({results['flops_per_frame'] / 1e6:.1f} M, {results['params']:,} params) | 0.9-1.1 |")
+    return "\n".join(lines)
