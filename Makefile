@@ -42,6 +42,7 @@ help:
 	@echo "make extract  CONFIG=… DATA_ROOT=… CHECKPOINT=… [CACHE_DIR=…] [RANDOM_INIT=1] [NPROC=N]"
 	@echo "make train    CONFIG=configs/capf/… [CACHE_DIR=…] [WORK_DIR=…] [ARGS=\"--max-iters 20\"]"
 	@echo "make eval     CONFIG=configs/capf/… CKPT=work_dirs/…/best.pth"
+	@echo "make ablate   Table 3 steps + Table 4 level subsets on the demo's cache, one markdown table"
 	@echo "make bench    throughput ratios -> bench/results.json (ARGS=--quick for a smoke run)"
 	@echo "make setup    create .venv and install everything (called by every target)"
 
@@ -106,6 +107,9 @@ bench: setup
 
 demo: setup
 	$(CAPF) demo $(ARGS)
+
+ablate: setup
+	$(CAPF) ablate $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

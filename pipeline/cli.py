@@ -161,3 +161,43 @@ def bench(out: Path, work: Path | None, quick: bool, device: str) -> None:
         results = run_bench(Path(work) if work else Path(scratch), out, quick=quick, device=device)
     click.echo(format_bench_table(results))
     click.echo(f"written: {out}")
+
+
+demo_options = [
+    click.option("--work-dir", type=click.Path(path_type=Path), default=Path("work_dirs/demo"),
+                 help="Everything the demo writes (data, detector, cache, runs, summary)."),
+    click.option("--train-frames", default=2400, help="Synthetic train frames."),
+    click.option("--test-frames", default=600, help="Synthetic test frames."),
+    click.option("--detector-epochs", type=int, default=None, help="Override the detector config's epochs."),
+    click.option("--lift-epochs", type=int, default=None, help="Override the lifter configs' epochs."),
+]
+
+
+def _with_demo_options(func):
+    for option in reversed(demo_options):
+        func = option(func)
+    return func
+
+
+@main.command()
+@_with_demo_options
+def demo(work_dir, train_frames, test_frames, detector_epochs, lift_epochs) -> None:
+    """The synthetic closed loop: synth -> detector -> extract -> step 0 vs full CA-PF -> summary."""
+    from pipeline.demo import DemoSettings, run_demo
+
+    run_demo(DemoSettings(work_dir=work_dir, train_frames=train_frames, test_frames=test_frames,
+                          detector_epochs=detector_epochs, lift_epochs=lift_epochs))
+
+
+@main.command()
+@_with_demo_options
+@click.option("--store", type=click.Path(path_type=Path), default=None,
+              help="Run on this store instead of the demo's cache (then pass --config for each model).")
+@click.option("--config", "configs", multiple=True, help="A lift config to include (repeatable; default: the demo's set).")
+def ablate(work_dir, train_frames, test_frames, detector_epochs, lift_epochs, store, configs) -> None:
+    """Every ablation of the paper (Table 3 steps, Table 4 levels) on one cache; one markdown table."""
+    from pipeline.demo import ABLATION_CONFIGS, DemoSettings, run_ablation
+
+    chosen = {Path(c).stem: c for c in configs} if configs else dict(ABLATION_CONFIGS)
+    run_ablation(DemoSettings(work_dir=work_dir, train_frames=train_frames, test_frames=test_frames,
+                              detector_epochs=detector_epochs, lift_epochs=lift_epochs), chosen, store)

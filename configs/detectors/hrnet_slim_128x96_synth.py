@@ -3,11 +3,11 @@
 # `data_root` is set at run time to the synthetic dataset's folder.
 _base_ = ['mmpose::_base_/default_runtime.py', './hrnet_slim_128x96.py']
 
-train_cfg = dict(by_epoch=True, max_epochs=12, val_interval=12)
+train_cfg = dict(by_epoch=True, max_epochs=10, val_interval=10)
 optim_wrapper = dict(optimizer=dict(type='Adam', lr=2e-3))
 param_scheduler = [
     dict(type='LinearLR', begin=0, end=100, start_factor=0.01, by_epoch=False),
-    dict(type='CosineAnnealingLR', T_max=12, eta_min=1e-5, begin=0, end=12, by_epoch=True),
+    dict(type='CosineAnnealingLR', T_max=10, eta_min=1e-5, begin=0, end=10, by_epoch=True),
 ]
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1, save_last=True),

@@ -1,0 +1,62 @@
+"""Train-and-evaluate one lifter config on a cache, once: the unit the demo and `capf ablate` repeat.
+
+A finished model leaves `<work>/models/<name>.json` (metrics, FLOPs, params, run dir) keyed by the
+config's content and the store's key, so re-running a demo or an ablation skips what is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import click
+
+
+def echo(step: str, message: str) -> None:
+    click.echo(f"[capf] {step}: {message}")
+
+
+def _config_digest(path: str) -> str:
+    from pipeline.config import load_config
+
+    return hashlib.sha256(json.dumps(load_config(path), sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def train_and_record(name: str, config: str, store_path: Path, work: Path, store_key: str, *,
+                     epochs: int | None = None) -> dict:
+    """Train and evaluate one lifter unless a finished record for this config and cache exists."""
+    from pipeline.config import load_config
+    from stages.lift.build import build_lifter, geometry_from_store
+    from stages.lift.cost import count_cost
+    from stages.lift.train import TrainRequest, train
+    from cache.store import FeatureStore
+
+    record_path = work / "models" / f"{name}.json"
+    identity = {"config": config, "config_digest": _config_digest(config), "store_key": store_key,
+                "epochs": epochs}
+    if record_path.exists():
+        record = json.loads(record_path.read_text())
+        if record.get("identity") == identity:
+            echo(name, f"done before (MPJPE {record['mpjpe']:.1f} mm): {record['run_dir']}")
+            return record
+    cfg = load_config(config)
+    result = train(TrainRequest(cfg=cfg, store_path=store_path, work_root=work / "runs",
+                                config_name=name, epochs=epochs, device="auto", progress=True))
+    model = build_lifter(cfg, geometry_from_store(cfg, FeatureStore.open(store_path)))
+    cost = count_cost(model)
+    record = {"mpjpe": float(result.metrics["mpjpe"]), "p_mpjpe": float(result.metrics["p_mpjpe"]),
+              "mpjpe_frame_weighted": float(result.metrics.get("mpjpe_frame_weighted", float("nan"))),
+              "flops_per_frame": int(cost["flops_per_frame"]), "params": int(cost["params"]),
+              "epochs": result.epochs_done, "run_dir": str(result.run_dir), "identity": identity}
+    record_path.parent.mkdir(parents=True, exist_ok=True)
+    record_path.write_text(json.dumps(record, indent=2))
+    echo(name, f"MPJPE {record['mpjpe']:.1f} mm, P-MPJPE {record['p_mpjpe']:.1f} mm ({result.run_dir})")
+    return record
+
+
+
+def summary_rows(records: dict[str, dict]) -> dict[str, dict]:
+    """The columns of the comparison table (stages.lift.report.format_comparison_table)."""
+    return {name: {k: record[k] for k in ("mpjpe", "p_mpjpe", "flops_per_frame", "params")}
+            for name, record in records.items()}
