@@ -95,6 +95,15 @@ class TransformerBlock(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
+def block_stack(dim: int, *, depth: int, heads: int, mlp_ratio: float, qkv_bias: bool, drop: float,
+                attn_drop: float, drop_path: Sequence[float], norm_eps: float) -> nn.ModuleList:
+    """`depth` pre-norm blocks, block i with stochastic-depth rate drop_path[i] (both modules use it)."""
+    return nn.ModuleList(
+        TransformerBlock(dim, heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop,
+                         attn_drop=attn_drop, drop_path=drop_path[i], norm_eps=norm_eps)
+        for i in range(depth))
+
+
 class PoseContextFusion(nn.Module):
     """Pose-Context Feature Fusion (paper Sec. 3.3): per joint, a transformer over its L+1 tokens.
 
@@ -108,10 +117,8 @@ class PoseContextFusion(nn.Module):
                  qkv_bias: bool = True, drop: float = 0.0, attn_drop: float = 0.0,
                  drop_path: Sequence[float] = (0.0,) * 4, norm_eps: float = 1e-6) -> None:
         super().__init__()
-        self.blocks = nn.ModuleList(
-            TransformerBlock(dim, heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop,
-                             attn_drop=attn_drop, drop_path=drop_path[i], norm_eps=norm_eps)
-            for i in range(depth))
+        self.blocks = block_stack(dim, depth=depth, heads=heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop,
+                                  attn_drop=attn_drop, drop_path=drop_path, norm_eps=norm_eps)
 
     def forward(self, tokens: Tensor) -> Tensor:
         b, t, j, c = tokens.shape
@@ -132,10 +139,8 @@ class InterJointTransformer(nn.Module):
                  qkv_bias: bool = True, drop: float = 0.0, attn_drop: float = 0.0,
                  drop_path: Sequence[float] = (0.0,) * 4, norm_eps: float = 1e-6) -> None:
         super().__init__()
-        self.blocks = nn.ModuleList(
-            TransformerBlock(dim, heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop,
-                             attn_drop=attn_drop, drop_path=drop_path[i], norm_eps=norm_eps)
-            for i in range(depth))
+        self.blocks = block_stack(dim, depth=depth, heads=heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop,
+                                  attn_drop=attn_drop, drop_path=drop_path, norm_eps=norm_eps)
 
     def forward(self, x: Tensor) -> Tensor:
         for blk in self.blocks:
