@@ -39,8 +39,9 @@ def _config_name(config_path: Path) -> str:
 
 def resolve_store(cfg: dict, *, store: Path | None, data_root: Path | None, cache_dir: Path,
                   checkpoint: Path | None, random_init: bool, recorded: Path | None = None,
-                  quiet: bool = False) -> Path:
-    """The feature store a command reads (see the module docstring)."""
+                  quiet: bool = False, rank: int = 0, world_size: int = 1) -> Path:
+    """The feature store a command reads (see the module docstring). Under torchrun (``rank`` of
+    ``world_size``, inside the process group) a missing store is extracted by all ranks, sharded."""
     if store is not None:
         return Path(store)
     if data_root is not None:
@@ -52,8 +53,10 @@ def resolve_store(cfg: dict, *, store: Path | None, data_root: Path | None, cach
         from stages.extract.runner import ExtractRequest, run_extraction
 
         result = run_extraction(ExtractRequest(config=cfg, data_root=Path(data_root), cache_dir=Path(cache_dir),
-                                               checkpoint=checkpoint, random_init=random_init, progress=not quiet))
-        click.echo(result.summary(), err=True)  # one line, also with --quiet: says whether the detector ran
+                                               checkpoint=checkpoint, random_init=random_init,
+                                               progress=not quiet and rank == 0, rank=rank, world_size=world_size))
+        if rank == 0:
+            click.echo(result.summary(), err=True)  # one line, also with --quiet: says whether the detector ran
         if not result.complete:
             raise click.ClickException(f"{result.path}: extraction did not finish; re-run to resume it")
         return result.path
@@ -97,8 +100,14 @@ def _with_store_options(func):
 @_user_errors
 def train(config_path, store, data_root, checkpoint, random_init, cache_dir, work_dir, resume, max_iters, epochs,
           device, workers, quiet):
-    """Stage two: train the lifter on cached features; writes checkpoints, logs and the final report."""
+    """Stage two: train the lifter on cached features; writes checkpoints, logs and the final report.
+
+    Under torchrun (`make train NPROC=N`) the ranks train one model with DistributedDataParallel
+    (gloo on CPU, NCCL on GPUs: one GPU per rank); rank 0 writes the run and prints the summary."""
+    from stages.lift.ranks import DistributedSetupError
     from stages.lift.train import TrainRequest, find_resume_checkpoint, train as run_training
+
+    from pipeline.distributed import process_group, rank_and_world
 
     cfg = load_config(config_path)
     recorded = None
@@ -107,11 +116,20 @@ def train(config_path, store, data_root, checkpoint, random_init, cache_dir, wor
         run_file = run_dir / "run.json"
         if run_file.is_file():
             recorded = json.loads(run_file.read_text())["store"]
-    store_path = resolve_store(cfg, store=store, data_root=data_root, cache_dir=cache_dir, checkpoint=checkpoint,
-                               random_init=random_init, recorded=recorded, quiet=quiet)
-    result = run_training(TrainRequest(cfg=cfg, store_path=store_path, work_root=work_dir,
-                                       config_name=_config_name(config_path), resume=resume, max_iters=max_iters,
-                                       epochs=epochs, device=device, workers=workers, progress=not quiet))
+    rank, world = rank_and_world()
+    with process_group():
+        store_path = resolve_store(cfg, store=store, data_root=data_root, cache_dir=cache_dir, checkpoint=checkpoint,
+                                   random_init=random_init, recorded=recorded, quiet=quiet, rank=rank,
+                                   world_size=world)
+        try:
+            result = run_training(TrainRequest(cfg=cfg, store_path=store_path, work_root=work_dir,
+                                               config_name=_config_name(config_path), resume=resume,
+                                               max_iters=max_iters, epochs=epochs, device=device, workers=workers,
+                                               progress=not quiet))
+        except DistributedSetupError as error:
+            raise click.ClickException(str(error)) from error
+    if rank != 0:
+        return
     click.echo(f"run dir: {result.run_dir}")
     click.echo(f"epochs {result.epochs_done}, iterations {result.iterations}, last checkpoint {result.last_checkpoint.name}"
                + (f", best {result.best_checkpoint.name} (val MPJPE {result.best_val_mpjpe:.2f} mm)"

@@ -107,17 +107,27 @@ class FrameBatchSampler(Sampler[np.ndarray]):
 
     The order depends only on (seed, epoch): a resumed run replays exactly the batches the killed
     one would have seen, and ``skip_batches`` drops those it had already trained on.
+
+    Under DDP every rank builds the same global batches and iterates over its part of each
+    (``part``: every ``world_size``-th position from ``rank``), so one optimizer step of the job
+    sees exactly the frames of one step of a single process; ``loss_weight`` makes the gradient the
+    same too. Resuming with another number of ranks keeps the data order.
     """
 
-    def __init__(self, num_items: int, batch_size: int, *, shuffle: bool, seed: int = 0, drop_last: bool = False):
+    def __init__(self, num_items: int, batch_size: int, *, shuffle: bool, seed: int = 0, drop_last: bool = False,
+                 rank: int = 0, world_size: int = 1):
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside a world of {world_size}")
         self.num_items, self.batch_size = num_items, batch_size
         self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
+        self.rank, self.world_size = rank, world_size
         self.epoch, self.skip_batches = 0, 0
 
     def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
         self.epoch, self.skip_batches = epoch, skip_batches
 
     def batches(self) -> list[np.ndarray]:
+        """The global batches of this epoch (the same on every rank)."""
         order = (np.random.default_rng([self.seed, self.epoch]).permutation(self.num_items)
                  if self.shuffle else np.arange(self.num_items))
         stop = self.num_items - self.num_items % self.batch_size if self.drop_last else self.num_items
@@ -127,8 +137,31 @@ class FrameBatchSampler(Sampler[np.ndarray]):
         full, rest = divmod(self.num_items, self.batch_size)
         return full + (1 if rest and not self.drop_last else 0)
 
+    def global_batch_size(self, index: int) -> int:
+        """Frames in global batch ``index`` of an epoch (only the last one can be short)."""
+        return min(self.batch_size, self.num_items - index * self.batch_size)
+
+    def part(self, batch: np.ndarray) -> np.ndarray:
+        """This rank's positions of a global batch (still sorted). A rank left with none (a last
+        batch smaller than the world) gets the batch's first frame as a stand-in that
+        ``loss_weight`` weighs 0: DDP needs every rank in every backward, and a read of zero frames
+        is not possible."""
+        own = batch[self.rank::self.world_size]
+        return own if len(own) else batch[:1]
+
+    def loss_weight(self, index: int) -> float:
+        """Factor on this rank's mean loss over its part of global batch ``index``: n_rank * world / n.
+
+        DDP averages gradients over ranks, so the job's gradient is sum_r n_r mean_r / n, the
+        gradient of the global batch's mean loss, also when the parts differ in size. 1.0 in one
+        process; 0.0 for a stand-in part.
+        """
+        size = self.global_batch_size(index)
+        return len(range(self.rank, size, self.world_size)) * self.world_size / size
+
     def __iter__(self) -> Iterator[np.ndarray]:
-        yield from self.batches()[self.skip_batches:]
+        for batch in self.batches()[self.skip_batches:]:
+            yield self.part(batch)
 
     def __len__(self) -> int:
         return self.full_length() - self.skip_batches
@@ -205,17 +238,19 @@ def _identity(batch: dict) -> dict:
     return batch
 
 
-def auto_workers(workers: int | str) -> int:
+def auto_workers(workers: int | str, processes: int = 1) -> int:
     """``"auto"``: one loader process per spare core, at most 8 (0 on a 2-core machine, where the
-    main process reading in-line measured fastest: worker results cost an extra shared-memory copy)."""
+    main process reading in-line measured fastest: worker results cost an extra shared-memory copy).
+    ``processes`` training processes on one machine (torchrun ranks) share the spare cores."""
     if workers == "auto":
-        return min(8, max(0, (os.cpu_count() or 1) - 2))
+        return min(8, max(0, ((os.cpu_count() or 1) - 2) // max(processes, 1)))
     return int(workers)
 
 
-def make_loader(dataset: CacheBatchDataset, sampler: FrameBatchSampler, *, workers: int | str, pin_memory: bool,
-                prefetch_batches: int = 2, seed: int = 0) -> DataLoader:
-    """A DataLoader that asks the dataset for whole batches (no per-sample collate).
+def make_loader(dataset: CacheBatchDataset, sampler: FrameBatchSampler | Sequence[np.ndarray], *,
+                workers: int | str, pin_memory: bool, prefetch_batches: int = 2, seed: int = 0) -> DataLoader:
+    """A DataLoader that asks the dataset for whole batches (no per-sample collate); ``sampler``
+    yields position arrays (a ``FrameBatchSampler``, or a list of batches).
 
     Workers fork after the dataset read its small arrays (shared copy-on-write); each opens its own
     shard maps. A private generator keeps the workers' seeds off the global RNG, so the training
