@@ -28,7 +28,7 @@ CKPT ?=
 ARGS ?=
 NPROC ?= 1
 # NPROC>1: one process per GPU (or CPU worker) under torchrun; ranks write disjoint shards of one store.
-LAUNCH = $(if $(filter-out 1,$(NPROC)),$(VENV)/bin/torchrun --nproc-per-node $(NPROC) -m pipeline,$(CAPF))
+LAUNCH = $(if $(filter-out 1,$(NPROC)),$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) -m pipeline,$(CAPF))
 
 extract_flags = --config $(CONFIG) --data-root $(DATA_ROOT) \
     $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(if $(CACHE_DIR),--cache-dir $(CACHE_DIR)) \

@@ -62,11 +62,10 @@ def train_detector(config: str, data_root: Path, work_dir: Path, *, max_epochs: 
             loader.persistent_workers = workers > 0
     if batch_size is not None:
         cfg.train_dataloader.batch_size = batch_size
-    cfg.train_cfg.val_interval = cfg.train_cfg.max_epochs + 1  # validate once, after training
+    cfg.train_cfg.val_interval = cfg.train_cfg.max_epochs  # mmengine validates after the last epoch
     runner = Runner.from_cfg(cfg)
     runner.train()
-    metrics = runner.val_loop.run() if runner.val_loop is not None else {}
-    pck = float(metrics.get("PCK", float("nan")))
+    pck = float(runner.message_hub.get_scalar("val/PCK").current())
     final = work_dir / f"{Path(config).stem}.pth"
     last = Path(cfg.work_dir) / f"epoch_{cfg.train_cfg.max_epochs}.pth"
     shutil.copyfile(last, final)
