@@ -93,7 +93,8 @@ def test_train_without_a_feature_source_says_what_to_pass(tmp_path):
 
 @pytest.mark.slow
 def test_train_finds_its_store_through_the_cache_key(h36m_copy, tmp_path):
-    """No --store: the first run extracts with the slim detector (cache miss), the second is a cache hit."""
+    """No --store: the first run extracts with the slim detector (cache miss); a second config that
+    differs only in the lifting model is a cache hit and does no detector work."""
     from tests.helpers import slim_extract_config
 
     cfg = {**slim_extract_config(shard_frames=4),
@@ -106,7 +107,11 @@ def test_train_finds_its_store_through_the_cache_key(h36m_copy, tmp_path):
     first = CliRunner().invoke(train, args)
     assert first.exit_code == 0, first.output
     assert "extracted 12 of 12 frames" in first.output and len(list((tmp_path / "cache").glob("*.zarr"))) == 1
-    second = CliRunner().invoke(train, [*args, "--quiet"])
+    # An ablation that differs only in the lifting model (step 0: no context) shares the store.
+    step0 = write_config(tmp_path / "slim_step0.py", {**cfg, "model": {**cfg["model"], "context": "none"}})
+    second = CliRunner().invoke(train, [*[str(step0) if a == str(config) else a for a in args], "--quiet"])
     assert second.exit_code == 0, second.output
     assert "cache hit" in second.output and "no detector work" in second.output
-    assert len(list((tmp_path / "work" / "slim").iterdir())) == 2
+    assert len(list((tmp_path / "cache").glob("*.zarr"))) == 1
+    assert len(list((tmp_path / "work" / "slim").iterdir())) == 1
+    assert len(list((tmp_path / "work" / "slim_step0").iterdir())) == 1
