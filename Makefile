@@ -57,7 +57,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q "setuptools>=77,<81"  # torch needs >=77; mmengine imports pkg_resources, gone in 81
 	$(PIP) install -q --no-deps $(WHEEL_DIR)/mmcv-$(MMCV_VERSION)-*.whl
 	$(PIP) install -q --no-deps mmpose==1.3.2 mmdet==3.3.0
-	$(PIP) install -q --no-binary xtcocotools xtcocotools $(MM_RUNTIME_DEPS)
+	$(PIP) install -q cython "numpy>=1.26,<2.3"  # xtcocotools' setup.py imports both, undeclared
+	$(PIP) install -q --no-build-isolation --no-binary xtcocotools xtcocotools
+	$(PIP) install -q $(MM_RUNTIME_DEPS)
 	$(PIP) install -q -e .
 	$(PY) -c "import mmcv.ops, mmpose.models, zarr, tensorstore; print('capf setup ok: torch', __import__('torch').__version__)"
 	touch $(STAMP)
