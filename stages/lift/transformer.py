@@ -95,16 +95,26 @@ class TransformerBlock(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
-def block_stack(dim: int, *, depth: int, heads: int, mlp_ratio: float, qkv_bias: bool, drop: float,
-                attn_drop: float, drop_path: Sequence[float], norm_eps: float) -> nn.ModuleList:
-    """`depth` pre-norm blocks, block i with stochastic-depth rate drop_path[i] (both modules use it)."""
-    return nn.ModuleList(
-        TransformerBlock(dim, heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop,
-                         attn_drop=attn_drop, drop_path=drop_path[i], norm_eps=norm_eps)
-        for i in range(depth))
+class TransformerStack(nn.Module):
+    """`depth` pre-norm blocks applied in turn, block i with stochastic-depth rate drop_path[i].
+    ``(N, S, D) -> (N, S, D)``; both of the model's transformer modules are one of these."""
+
+    def __init__(self, dim: int, *, depth: int = 4, heads: int = 8, mlp_ratio: float = 2.0,
+                 qkv_bias: bool = True, drop: float = 0.0, attn_drop: float = 0.0,
+                 drop_path: Sequence[float] = (0.0,) * 4, norm_eps: float = 1e-6) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            TransformerBlock(dim, heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop,
+                             attn_drop=attn_drop, drop_path=drop_path[i], norm_eps=norm_eps)
+            for i in range(depth))
+
+    def forward(self, x: Tensor) -> Tensor:
+        for blk in self.blocks:
+            x = blk(x)
+        return x
 
 
-class PoseContextFusion(nn.Module):
+class PoseContextFusion(TransformerStack):
     """Pose-Context Feature Fusion (paper Sec. 3.3): per joint, a transformer over its L+1 tokens.
 
     Each joint's pose token and its L context tokens (one per feature level) attend to each other;
@@ -113,36 +123,15 @@ class PoseContextFusion(nn.Module):
     ``(B, T, J, C) -> (B, T, J, C)`` with T = 1 + L.
     """
 
-    def __init__(self, dim: int, *, depth: int = 4, heads: int = 8, mlp_ratio: float = 2.0,
-                 qkv_bias: bool = True, drop: float = 0.0, attn_drop: float = 0.0,
-                 drop_path: Sequence[float] = (0.0,) * 4, norm_eps: float = 1e-6) -> None:
-        super().__init__()
-        self.blocks = block_stack(dim, depth=depth, heads=heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop,
-                                  attn_drop=attn_drop, drop_path=drop_path, norm_eps=norm_eps)
-
     def forward(self, tokens: Tensor) -> Tensor:
         b, t, j, c = tokens.shape
         x = tokens.transpose(1, 2).reshape(b * j, t, c)  # one sequence of T tokens per joint
-        for blk in self.blocks:
-            x = blk(x)
-        return x.view(b, j, t, c).transpose(1, 2)
+        return super().forward(x).view(b, j, t, c).transpose(1, 2)
 
 
-class InterJointTransformer(nn.Module):
+class InterJointTransformer(TransformerStack):
     """Spatial Inter-joint Modeling (paper Sec. 3.4): PoseFormer's spatial transformer.
 
     Each joint is one token of (L+1)*C dims (its fused pose and context tokens, concatenated);
     the J joint tokens attend to each other. ``(B, J, E) -> (B, J, E)``.
     """
-
-    def __init__(self, dim: int, *, depth: int = 4, heads: int = 8, mlp_ratio: float = 2.0,
-                 qkv_bias: bool = True, drop: float = 0.0, attn_drop: float = 0.0,
-                 drop_path: Sequence[float] = (0.0,) * 4, norm_eps: float = 1e-6) -> None:
-        super().__init__()
-        self.blocks = block_stack(dim, depth=depth, heads=heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop,
-                                  attn_drop=attn_drop, drop_path=drop_path, norm_eps=norm_eps)
-
-    def forward(self, x: Tensor) -> Tensor:
-        for blk in self.blocks:
-            x = blk(x)
-        return x
