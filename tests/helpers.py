@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
-from pipeline.fixtures import SHARED_DATA, replicate_h36m_sample
+from pipeline.fixtures import SHARED_DATA, replicate_h36m_sample  # noqa: F401  (SHARED_DATA: re-exported for tests)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SLIM_DETECTOR = "configs/detectors/hrnet_slim_128x96.py"

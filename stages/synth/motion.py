@@ -16,7 +16,6 @@ import numpy as np
 
 from stages.synth.bvh import BvhClip, axis_rotation, parse_bvh
 from stages.synth.pose_sampler import sample_sequence
-from stages.synth.retarget import retarget_to_h36m
 from stages.synth.skeleton import ground_snap, mirror_left_right
 
 ACTIONS: tuple[str, ...] = (

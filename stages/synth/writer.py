@@ -37,7 +37,7 @@ import numpy as np
 from stages.synth.cameras import make_subject_cameras, project, world_to_camera
 from stages.synth.coco import coco_annotation, coco_categories, h36m_to_coco_3d
 from stages.synth.face import HEAD_RADIUS_MM, face_landmarks
-from stages.synth.motion import MOCAP_CLIPS, SequenceSpec, load_clips, plan_sequences, sequence_motion
+from stages.synth.motion import MOCAP_CLIPS, load_clips, plan_sequences, sequence_motion
 from stages.synth.render import make_appearance, render_frame
 from stages.synth.retarget import retarget_to_h36m
 from stages.synth.skeleton import subject_bone_lengths

@@ -1,18 +1,9 @@
 """Parameters and FLOPs per frame against the paper (Table 3) and hand-derived formulas."""
 
 import pytest
-import torch
 
 from stages.lift.cost import PAPER_FLOPS_PER_FRAME, count_cost, default_level_shapes
 from stages.lift.model import ContextAwarePoseFormer
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

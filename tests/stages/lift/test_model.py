@@ -17,14 +17,6 @@ INPUT_WH = (192, 256)
 LEVEL_HW = [(256 // s, 192 // s) for s in STRIDES]  # (64, 48), (32, 24), (16, 12), (8, 6)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def n_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from stages.synth.pose_sampler import MODES, PARAMS, pose_from_params, sample_params, sample_sequence
-from stages.synth.skeleton import H36M_PARENTS, body_frame, ground_snap, subject_bone_lengths, unit
+from stages.synth.skeleton import H36M_PARENTS, ground_snap, subject_bone_lengths, unit
 from tests.stages.synth.test_retarget import assert_knees_bend_backwards
 
 LENGTHS = subject_bone_lengths("S1", seed=0)
