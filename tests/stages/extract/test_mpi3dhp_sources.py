@@ -87,6 +87,9 @@ def test_both_layouts_agree_on_the_test_frames(synth_3dhp):
     for name in ("activity", "scene", "sequence", "subject"):
         assert labels(official, name) == labels(mmpose, name), name
     np.testing.assert_array_equal(official.frame_numbers, mmpose.frame_numbers)
+    with_pickle = build_source({**SYNTH_3DHP_OFFICIAL, "cameras": "../annotations/cameras_test.pkl"},
+                               synth_3dhp / TEST_SET).frame_index()
+    np.testing.assert_array_equal(with_pickle.camera, mmpose.camera)  # mmpose's cameras_test.pkl instead of the table
 
 
 # --------------------------------------------------------------------------- bad input

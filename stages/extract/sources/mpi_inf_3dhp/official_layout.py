@@ -116,8 +116,11 @@ class OfficialLayoutSource:
             seq_of_frame += [seq.name] * len(valid_rows)
             rows.append(valid_rows)
         sizes = image_sizes_per_video(self.root, names, seq_of_frame)
-        pick = lambda field: np.concatenate([getattr(s, field)[r] for s, r in zip(sequences, rows)])  # noqa: E731
-        joints2d = pick("annot2_px")
+
+        def valid_rows_of(field: str) -> np.ndarray:
+            return np.concatenate([getattr(seq, field)[r] for seq, r in zip(sequences, rows)])
+
+        joints2d = valid_rows_of("annot2_px")
         cameras = {}
         for path in self.camera_paths:
             cameras.update(load_cameras_pickle(path))
@@ -139,7 +142,7 @@ class OfficialLayoutSource:
             frame_numbers=np.concatenate(rows) + 1,
             boxes_xyxy=square_boxes_from_joints(joints2d),
             sizes_wh=sizes,
-            joints3d_mm=pick("univ_annot3_mm" if self.joints_3d == "univ_annot3" else "annot3_mm"),
+            joints3d_mm=valid_rows_of("univ_annot3_mm" if self.joints_3d == "univ_annot3" else "annot3_mm"),
             joints2d_px=joints2d,
             intrinsics=intrinsics,
         )
