@@ -64,7 +64,7 @@ def _flip_permutation(num_joints: int = NUM_JOINTS) -> list[int]:
 H36M_FLIP_PERM: tuple[int, ...] = tuple(_flip_permutation())
 
 # MPI-INF-3DHP's 17 evaluation joints (the test set's order, mmpose's `joints_17` of the 28 mocap
-# joints) in the H36M-17 slots: h36m index -> 3dhp index. Pelvis = root (14), spine = spine (15),
+# joints, named as in mmpose's configs/_base_/datasets/mpi_inf_3dhp.py) in the H36M-17 slots: h36m index -> 3dhp index. Pelvis = root (14), spine = spine (15),
 # thorax = 3DHP neck (1), neck/nose = 3DHP head (16), head = 3DHP head top (0); limbs by name.
 MPI3DHP_TO_H36M: tuple[int, ...] = (14, 8, 9, 10, 11, 12, 13, 15, 1, 16, 0, 5, 6, 7, 2, 3, 4)
 H36M_TO_MPI3DHP: tuple[int, ...] = tuple(MPI3DHP_TO_H36M.index(k) for k in range(NUM_JOINTS))

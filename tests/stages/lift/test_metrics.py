@@ -246,7 +246,7 @@ def test_3dhp_groups_by_scene_activity_and_sequence():
         evaluate_3dhp(pred, gt, scenes=scenes[:3])
 
 
-def test_3dhp_pck_auc_match_mmpose_0x_definition():
+def test_3dhp_pck_auc_match_the_test_sets_own_definition():
     """PCK/AUC against a direct transcription of the test set's mpii_compute_3d_pck (all 17 joints,
     errors strictly below each threshold of 0:5:150)."""
     rng = np.random.default_rng(5)
