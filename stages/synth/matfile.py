@@ -9,11 +9,12 @@ their transpose, which is exactly what h5py then shows a reader (stages.extract.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import numpy as np
+
+from cache.atomic import replace_atomically
 
 USER_BLOCK_BYTES = 512
 _HEADER_TEXT_BYTES = 116
@@ -32,15 +33,15 @@ def write_mat73(path: Path, variables: dict[str, np.ndarray]) -> None:
     are stored, so equal variables give equal bytes."""
     import h5py
 
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w", userblock_size=USER_BLOCK_BYTES, libver="earliest") as handle:
-        for name, value in variables.items():
-            array = np.asarray(value, dtype=np.float64)
-            if array.ndim < 2:
-                raise ValueError(f"{name}: MATLAB arrays have at least 2 dimensions, got shape {array.shape}")
-            dataset = handle.create_dataset(name, data=np.ascontiguousarray(array.T), track_times=False)
-            dataset.attrs["MATLAB_class"] = np.bytes_("double")
-    with open(tmp, "r+b") as raw:
-        raw.write(matlab_header())
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        with h5py.File(tmp, "w", userblock_size=USER_BLOCK_BYTES, libver="earliest") as handle:
+            for name, value in variables.items():
+                array = np.asarray(value, dtype=np.float64)
+                if array.ndim < 2:
+                    raise ValueError(f"{name}: MATLAB arrays have at least 2 dimensions, got shape {array.shape}")
+                dataset = handle.create_dataset(name, data=np.ascontiguousarray(array.T), track_times=False)
+                dataset.attrs["MATLAB_class"] = np.bytes_("double")
+        with open(tmp, "r+b") as raw:
+            raw.write(matlab_header())
+
+    replace_atomically(Path(path), write)

@@ -42,6 +42,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cache.atomic import write_bytes_atomic
 from stages.extract.sources.mpi_inf_3dhp.common import OUTDOOR_TEST_CAMERA, STUDIO_TEST_CAMERA, TestCamera
 from stages.lift.joints import h36m17_to_mpi3dhp17
 from stages.synth.cameras import look_at_rotation, project
@@ -51,7 +52,7 @@ from stages.synth.render import make_appearance, render_background, render_frame
 from stages.synth.retarget import retarget_to_h36m
 from stages.synth.skeleton import MEASURED_BONE_LENGTHS_MM, assemble, bone_directions, subject_bone_lengths
 from stages.synth.writer import (JPEG_QUALITY, box_center_scale, default_mocap_dir, frame_in_view, mocap_digest,
-                                 npz_bytes, render_all, write_bytes_atomic)
+                                 npz_bytes, render_all)
 
 GENERATOR_VERSION = "capf-synth-3dhp-1"
 TRAIN_SUBJECTS: tuple[int, ...] = tuple(range(1, 9))

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import pickle
 import shutil
 import time
@@ -34,6 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cache.atomic import write_bytes_atomic
 from stages.synth.cameras import make_subject_cameras, project, world_to_camera
 from stages.synth.coco import coco_annotation, coco_categories, h36m_to_coco_3d
 from stages.synth.face import HEAD_RADIUS_MM, face_landmarks
@@ -173,12 +173,6 @@ def box_center_scale(part_px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """mmpose's Human3.6M box: (N, 17, 2) -> center (N, 2), scale (N,) with side = scale * 200."""
     lo, hi = part_px.min(axis=1), part_px.max(axis=1)
     return (lo + hi) / 2.0, BOX_PADDING * (hi - lo).max(axis=1) / 200.0
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:

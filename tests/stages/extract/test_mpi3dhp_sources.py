@@ -9,6 +9,7 @@ import pytest
 from stages.extract.sources import SourceError, build_source
 from stages.extract.sources.mpi_inf_3dhp.common import OUTDOOR_TEST_CAMERA, STUDIO_TEST_CAMERA
 from stages.lift.joints import mpi3dhp17_to_h36m17
+from stages.settings import ConfigError
 from stages.synth.matfile import write_mat73
 from tests.helpers import SYNTH_3DHP_MMPOSE, SYNTH_3DHP_OFFICIAL
 
@@ -146,11 +147,12 @@ def test_mmpose_names_and_cameras_are_checked(synth_3dhp_copy):
                       "cameras": "annotations/cameras_test.pkl"}, synth_3dhp_copy).frame_index()
 
 
-@pytest.mark.parametrize("cfg, message", [
-    ({"layout": "matlab"}, "dataset.layout must be one of"),
-    ({"layout": "official", "images": "images"}, r"dataset keys \['images'\] do not apply to the 'official'"),
-    ({"layout": "official", "joints_3d": "annot2"}, "dataset.joints_3d must be one of"),
+@pytest.mark.parametrize("cfg, error, message", [
+    ({"layout": "matlab"}, ConfigError, r"dataset.layout must be one of \['mmpose', 'official'\]"),
+    ({"layout": "official", "images": "images"}, ConfigError,
+     r"unknown config key dataset \(type='mpi_inf_3dhp', layout='official'\).'images'"),
+    ({"layout": "official", "joints_3d": "annot2"}, SourceError, "dataset.joints_3d must be one of"),
 ])
-def test_config_mistakes_are_one_line(synth_3dhp, cfg, message):
-    with pytest.raises(SourceError, match=message):
+def test_config_mistakes_are_one_line(synth_3dhp, cfg, error, message):
+    with pytest.raises(error, match=message):
         build_source({"type": "mpi_inf_3dhp", **cfg}, synth_3dhp).frame_index()

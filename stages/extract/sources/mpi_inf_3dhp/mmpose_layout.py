@@ -29,8 +29,6 @@ from stages.extract.sources.mpi_inf_3dhp.official_layout import read_test_sequen
 
 TRAIN_NAME = re.compile(r"^(?P<subject>S\d+)_(?P<seq>Seq\d+)_(?P<cam>Cam\d+)_(?P<frame>\d+)\.\w+$")
 TEST_NAME = re.compile(r"^(?P<subject>TS\d+)_(?P<frame>\d+)\.\w+$")
-DEFAULT_ANNOTATIONS = ("annotations/mpi_inf_3dhp_train.npz", "annotations/mpi_inf_3dhp_test_valid.npz")
-DEFAULT_CAMERAS = ("annotations/cameras_train.pkl", "annotations/cameras_test.pkl")
 
 
 def _as_list(value: str | list[str] | tuple[str, ...]) -> list[str]:
@@ -40,13 +38,12 @@ def _as_list(value: str | list[str] | tuple[str, ...]) -> list[str]:
 class MmposeLayoutSource:
     """Frames, boxes, 3D (camera-frame mm) and labels from mmpose's 3DHP npz + cameras files."""
 
-    def __init__(self, root: Path, annotation: str | list[str] = DEFAULT_ANNOTATIONS,
-                 cameras: str | list[str] = DEFAULT_CAMERAS, images: str = "images",
-                 activities: str | None = None, dataset: str = "mpi_inf_3dhp"):
+    def __init__(self, root: Path, annotation: str | list[str], cameras: str | list[str], images: str,
+                 activities: str | None, dataset: str):
         self.root = Path(root)
         self.annotation_paths = [self.root / name for name in _as_list(annotation)]
         self.camera_paths = [self.root / name for name in _as_list(cameras)]
-        self.images = images.strip("/")
+        self.images = (images or "").strip("/")
         self.activities_root = self.root / activities if activities else None
         self.dataset = dataset
 

@@ -31,7 +31,6 @@ from stages.extract.sources.mpi_inf_3dhp.common import (TEST_SEQUENCE_PATTERN, M
 
 ANNOTATION_FIELDS = ("valid_frame", "annot2", "annot3", "univ_annot3", "activity_annotation")
 JOINTS_3D_CHOICES = ("univ_annot3", "annot3")
-DEFAULT_ANNOTATIONS = tuple(f"TS{n}/annot_data.mat" for n in range(1, 7))
 IMAGE_FOLDER = "imageSequence"
 
 
@@ -89,9 +88,8 @@ def _count_images(folder: Path, label: Path) -> int:
 class OfficialLayoutSource:
     """Valid frames of the official test sequences, with labels, boxes and 3D in camera-frame mm."""
 
-    def __init__(self, root: Path, annotation: str | list[str] = DEFAULT_ANNOTATIONS,
-                 cameras: str | list[str] | None = None, joints_3d: str = "univ_annot3",
-                 dataset: str = "mpi_inf_3dhp"):
+    def __init__(self, root: Path, annotation: str | list[str], cameras: str | list[str] | None, joints_3d: str,
+                 dataset: str):
         if joints_3d not in JOINTS_3D_CHOICES:
             raise SourceError(f"dataset.joints_3d must be one of {JOINTS_3D_CHOICES}, got {joints_3d!r}")
         self.root = Path(root)
