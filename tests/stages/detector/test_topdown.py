@@ -66,9 +66,6 @@ def test_checkpoint_lacking_a_tensor_is_refused(tmp_path):
         TopdownDetector(SLIM_DETECTOR, path)
 
 
-@pytest.mark.xfail(strict=True, reason="TopdownDetector._load_checkpoint calls load_state_dict(strict=False), which "
-                   "still raises torch's multi-line RuntimeError ('size mismatch for head.final_layer.weight ...') "
-                   "for a wrongly shaped tensor; only missing tensors become a DetectorError")
 def test_checkpoint_with_wrongly_shaped_tensors_is_refused_in_one_line(tmp_path):
     path = mpii_headed_checkpoint(tmp_path / "mpii.pth")
     with pytest.raises(DetectorError) as caught:

@@ -165,9 +165,6 @@ def test_a_frame_the_file_lacks_is_named(sample, tmp_path):
     assert "no detection for S5 SittingDown camera 54138969 frame 2060" in one_line_error(path, index)
 
 
-@pytest.mark.xfail(strict=True, reason="external2d._from_videopose3d catches KeyError/ValueError/IndexError only: "
-                   "a camera slot left None (VideoPose3D's prepare_data_2d_h36m_sh.py starts every action as "
-                   "[None] * 4) raises TypeError ('NoneType' object is not subscriptable) with a traceback")
 def test_a_camera_slot_left_empty_is_named(sample, tmp_path):
     index, frames, joints = sample
     path = write_videopose3d(tmp_path / "sh.npz", frames, joints)
@@ -178,10 +175,6 @@ def test_a_camera_slot_left_empty_is_named(sample, tmp_path):
     assert "S7 Greeting camera 55011271" in one_line_error(path, index)
 
 
-@pytest.mark.xfail(strict=True, reason="external2d._from_videopose3d reads sequence[frame, :17, :2] into a "
-                   "(17, 2) row: a 16-joint file (VideoPose3D's Stacked Hourglass layout, num_joints 16) "
-                   "fails as 'no detection for S1 Directions_1 ... frame 0', which names a frame that is "
-                   "there and not the joint count that is wrong")
 def test_a_file_with_other_than_17_joints_names_the_joint_count(sample, tmp_path):
     index, frames, joints = sample
     path = write_videopose3d(tmp_path / "sh_16.npz", frames, joints[:, :16], num_joints=16)
@@ -189,9 +182,6 @@ def test_a_file_with_other_than_17_joints_names_the_joint_count(sample, tmp_path
     assert "16" in message and "17" in message and "no detection" not in message
 
 
-@pytest.mark.xfail(strict=True, reason="external2d._from_videopose3d maps frame number n to row n - 1 without a "
-                   "range check: a frame numbered 0 (mmpose numbers from 1) reads row -1, the sequence's last "
-                   "frame, silently")
 def test_frame_number_zero_is_refused_not_wrapped(sample, tmp_path):
     index, frames, joints = sample
     path = write_videopose3d(tmp_path / "cpn.npz", frames, joints)
