@@ -41,7 +41,7 @@ def mpii_headed_checkpoint(path: Path) -> Path:
     to a COCO-17 config: every tensor is there, two have the wrong shape."""
     import torch
 
-    from stages.extract.detector import TopdownDetector
+    from stages.detector.topdown import TopdownDetector
 
     state = TopdownDetector(SLIM_DETECTOR, None, random_init=True).model.state_dict()
     for name in ("head.final_layer.weight", "head.final_layer.bias"):
