@@ -36,6 +36,20 @@ def write_config(path: Path, cfg: dict) -> Path:
     return path
 
 
+def mpii_headed_checkpoint(path: Path) -> Path:
+    """The slim detector's weights with a 16-joint heatmap head, as if an MPII checkpoint were given
+    to a COCO-17 config: every tensor is there, two have the wrong shape."""
+    import torch
+
+    from stages.detector.topdown import TopdownDetector
+
+    state = TopdownDetector(SLIM_DETECTOR, None, random_init=True).model.state_dict()
+    for name in ("head.final_layer.weight", "head.final_layer.bias"):
+        state[name] = state[name][:16].clone()
+    torch.save({"state_dict": state, "meta": {}}, path)
+    return path
+
+
 def cameras(h36m_root: Path) -> dict:
     with open(h36m_root / "cameras.pkl", "rb") as handle:
         return pickle.load(handle)

@@ -203,6 +203,12 @@ class TopdownDetector:
         if not isinstance(state, dict):
             raise DetectorError(f"{path}: checkpoint holds no state_dict")
         state = {k.removeprefix("module."): v for k, v in state.items()}
+        own = self.model.state_dict()
+        wrong = [k for k, v in state.items() if k in own and tuple(getattr(v, "shape", ())) != tuple(own[k].shape)]
+        if wrong:
+            raise DetectorError(f"{path}: {len(wrong)} tensors have another shape than this config's model (first: "
+                                f"{wrong[0]} is {tuple(state[wrong[0]].shape)}, the model's "
+                                f"{tuple(own[wrong[0]].shape)}); is it for this config?")
         result = self.model.load_state_dict(state, strict=False)
         missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
         if missing:
