@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from pipeline.config import default_cache_dir, load_config
+from pipeline.infer import infer
 from pipeline.lift_cli import evaluate, flops, train
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -69,6 +70,7 @@ def extract(config_path, data_root, checkpoint, random_init, cache_dir, device, 
 main.add_command(train)
 main.add_command(evaluate)
 main.add_command(flops)
+main.add_command(infer)
 
 
 @main.group()

@@ -150,9 +150,11 @@ def train(config_path, store, data_root, checkpoint, random_init, cache_dir, wor
 @click.option("--workers", type=int, default=None, help="Loader processes (default: train.workers).")
 @click.option("--batch-size", type=int, default=None, help="Frames per batch (default: eval.batch_size).")
 @click.option("--quiet", is_flag=True, help="No progress output from extraction.")
+@click.option("--all-frames", is_flag=True,
+              help="Every frame of the store, not the config's test subjects (e.g. the store of a `capf infer` clip).")
 @_user_errors
 def evaluate(config_path, ckpt, store, data_root, checkpoint, random_init, cache_dir, out_dir, flip_test, device,
-             workers, batch_size, quiet):
+             workers, batch_size, quiet, all_frames):
     """Evaluate a lifter checkpoint on the config's test split; writes metrics.json, table.md and plots."""
     from cache.store import FeatureStore
     from stages.lift.build import build_lifter, geometry_from_store
@@ -181,7 +183,7 @@ def evaluate(config_path, ckpt, store, data_root, checkpoint, random_init, cache
     tcfg, ecfg = train_settings(cfg), eval_settings(cfg)
     torch_device = resolve_device(device)
     model.to(torch_device)
-    frames = select_frames(feature_store, cfg.get("data", {}).get("test_subjects"))
+    frames = select_frames(feature_store, None if all_frames else cfg.get("data", {}).get("test_subjects"))
     dataset = CacheBatchDataset(feature_store.path, frames, geometry.names, read_maps=model.context != "none",
                                 in_memory=bool(tcfg["in_memory"]), reader=tcfg["reader"])
     out = Path(out_dir) if out_dir is not None else Path(ckpt).parent / f"eval_{Path(ckpt).stem}"

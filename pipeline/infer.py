@@ -1,0 +1,493 @@
+"""`capf infer INPUT`: a user's video, image folder or image -> person tracks, 2D, features, 3D, files.
+
+    input (stages.infer.media) -> person boxes + tracks (stages.infer.boxes/tracking, cached)
+      -> stage one into a content-keyed store (stages.extract: the `video`/`images` source, boxes JSON)
+      -> the lifter over that store (stages.infer.lifting: the training/evaluation input assembly)
+      -> predictions.h5, results_<name>.json, <name>_3d.mp4|png, sampling/frame_<k>.png (stages.infer)
+
+The lifter is a CAPF checkpoint; its config is the run dir's `config.py` unless given. The 2D
+detector is the one the lifter was trained on: the training store's attributes (reached through the
+checkpoint's `store_path`) record its config and checkpoint sha256; a given detector checkpoint must
+have that sha256. With no checkpoint at all, the demo's models are used (`make demo`'s steps run
+first where their outputs are missing), and with no input as well, a synthetic clip with ground truth
+is rendered, so the printed MPJPE can be checked against `capf eval` on the same store.
+
+Outputs are written into a temporary folder beside `--out` and renamed into place at the end: an
+error leaves nothing half-written there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import click
+import numpy as np
+
+from pipeline.config import default_cache_dir, load_config
+
+DEMO_CLIP = dict(subject="S9", action="Walking", camera_id="54138969", n_frames=48, fps=25.0)
+
+
+class InferError(click.ClickException):
+    """Bad input for `capf infer` (one line, exit 1)."""
+
+
+@dataclass
+class InferRequest:
+    input: Path | None = None                  # None: the demo's synthetic clip
+    ckpt: Path | None = None                   # None: the demo's full CA-PF
+    lift_config: Path | None = None            # None: <ckpt dir>/config.py
+    detector_checkpoint: Path | None = None
+    detector_config: str | None = None
+    random_init: bool = False
+    person_config: Path | None = None          # mmdet person detector
+    person_checkpoint: Path | None = None
+    boxes: Path | None = None
+    ground_truth: Path | None = None           # default: <video>.gt.npz when it exists
+    max_people: int | None = None
+    out: Path | None = None
+    cache_dir: Path | None = None
+    demo_dir: Path = Path("work_dirs/demo")
+    show_sampling: tuple[int, ...] = ()
+    device: str = "auto"
+    kpt_thr: float = 0.3
+    bbox_thr: float = 0.3
+    iou_thr: float = 0.3
+    progress: bool = True
+
+
+@dataclass
+class InferResult:
+    out: Path
+    files: list[Path]
+    store: Path
+    boxes_cache_hit: bool
+    store_cache_hit: bool
+    num_records: int
+    metrics: dict | None
+    lines: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DetectorChoice:
+    """The 2D detector of this run and what the lifter was trained with."""
+
+    config: str
+    name: str
+    checkpoint: Path | None
+    random_init: bool
+    seed: int
+    flip_test: bool
+    trained_sha256: str | None
+
+
+# --------------------------------------------------------------------------- defaults from the demo
+
+def demo_models(demo_dir: Path) -> tuple[Path, Path]:
+    """(lift checkpoint, detector checkpoint) of `make demo`, running its steps where outputs are missing."""
+    from pipeline.demo import DETECTOR_CONFIG, DemoSettings, run_demo
+    from stages.detector.train import train_detector
+
+    settings = DemoSettings(work_dir=Path(demo_dir))
+    summary_path = settings.work_dir / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    run_dir = summary.get("step3_full", {}).get("run_dir")
+    if not run_dir or not (Path(run_dir) / "best.pth").is_file():
+        click.echo(f"[infer] the demo's models are missing: running `make demo`'s steps in {settings.work_dir}")
+        run_dir = run_demo(settings)["step3_full"]["run_dir"]
+    detector = train_detector(DETECTOR_CONFIG, settings.work_dir / "synth_h36m", settings.work_dir / "detector",
+                              max_epochs=settings.detector_epochs, seed=settings.seed)  # its record: no training
+    return Path(run_dir) / "best.pth", Path(detector.checkpoint)
+
+
+def demo_clip(demo_dir: Path) -> Path:
+    """The default input: a synthetic test clip (S9 walking, one camera) with its ground truth."""
+    from stages.synth.clip import ground_truth_path, write_synthetic_clip
+
+    name = f"{DEMO_CLIP['subject']}_{DEMO_CLIP['action']}.{DEMO_CLIP['camera_id']}"
+    video = Path(demo_dir) / "infer_clip" / f"{name}.mp4"
+    if not (video.is_file() and ground_truth_path(video).is_file()):
+        clip = write_synthetic_clip(video, **DEMO_CLIP, progress=True)
+        click.echo(f"[infer] synthetic clip: {clip.video} ({clip.num_frames} frames, ground truth {clip.ground_truth})")
+    return video
+
+
+# --------------------------------------------------------------------------- the lifter and its detector
+
+def _training_store_attrs(meta: dict) -> dict | None:
+    """Attributes of the store the lifter was trained on, when it is still there."""
+    from cache.store import FeatureStore, StoreError
+
+    path = meta.get("store_path")
+    if not path or not Path(path).exists():
+        return None
+    try:
+        return FeatureStore.open(Path(path), allow_incomplete=True).attrs
+    except StoreError:
+        return None
+
+
+def choose_detector(cfg: dict, meta: dict, request: InferRequest) -> DetectorChoice:
+    """The detector config and weights for this lifter (module docstring); DetectorError/InferError if none fit."""
+    from stages.extract.detector import resolve_config_path, DetectorError, verify_checkpoint
+
+    attrs = _training_store_attrs(meta) or {}
+    det_cfg = dict(cfg.get("detector", {}))
+    recorded = attrs.get("detector_config")
+    config = request.detector_config
+    if config is None and recorded:
+        try:
+            config = str(resolve_config_path(recorded))
+        except DetectorError:
+            config = None  # recorded on another machine: fall back to the lift config's section
+    config = config or det_cfg.get("config")
+    if not config:
+        raise InferError("neither the lifter's training store nor its config names a 2D detector: pass --detector-config")
+    trained = attrs.get("key_inputs", {}).get("checkpoint_sha256") or det_cfg.get("checkpoint_sha256")
+    name = det_cfg.get("name") or attrs.get("detector") or Path(config).stem
+    flip = bool(attrs.get("key_inputs", {}).get("flip_test", det_cfg.get("flip_test", False)))
+    seed = int(det_cfg.get("seed", 0))
+    if request.random_init:
+        return DetectorChoice(config, name, None, True, seed, flip, trained)
+    if request.detector_checkpoint is not None:
+        digest = verify_checkpoint(Path(request.detector_checkpoint), None)
+        if trained and not trained.startswith("random-init") and digest != trained:
+            raise InferError(f"{request.detector_checkpoint}: sha256 {digest[:12]}… is not the detector the lifter "
+                             f"was trained with ({trained[:12]}…); its features would mean nothing to the lifter")
+        return DetectorChoice(config, name, Path(request.detector_checkpoint), False, seed, flip, trained)
+    if trained and trained.startswith("random-init:"):
+        return DetectorChoice(config, name, None, True, int(trained.split(":", 1)[1]), flip, trained)
+    hint = f" (sha256 {trained[:12]}…)" if trained else ""
+    raise InferError(f"pass the 2D detector's checkpoint{hint} with --checkpoint / CHECKPOINT=")
+
+
+def _build_detector(choice: DetectorChoice, device: str):
+    from stages.extract.detector import TopdownDetector
+
+    return TopdownDetector(choice.config, choice.checkpoint, random_init=choice.random_init, seed=choice.seed,
+                           device=device, flip_test=choice.flip_test)
+
+
+# --------------------------------------------------------------------------- boxes and tracks
+
+def _box_source(request: InferRequest, choice: DetectorChoice) -> dict:
+    """What the boxes depend on (the tracks cache key) and which source gives them."""
+    from cache.key import sha256_file
+    from stages.extract.detector import feature_config_digest, load_detector_config
+    from stages.infer.boxes import GROW, MIN_CONFIDENT_JOINTS
+
+    tracking = {"max_people": request.max_people, "iou_thr": request.iou_thr}
+    if request.person_config is not None or request.person_checkpoint is not None:
+        if request.boxes is not None:
+            raise InferError("give either an mmdet person detector or --boxes, not both")
+        if request.person_config is None or request.person_checkpoint is None:
+            raise InferError("an mmdet person detector needs both --person-config and --person-checkpoint")
+        for label, path in (("person detector config", request.person_config),
+                            ("person detector checkpoint", request.person_checkpoint)):
+            if not Path(path).is_file():
+                raise InferError(f"{path}: {label} not found")
+        return {"kind": "mmdet", "config_sha256": sha256_file(request.person_config),
+                "checkpoint_sha256": sha256_file(request.person_checkpoint), "bbox_thr": request.bbox_thr,
+                "nms_thr": 0.3, "category": 0, **tracking}
+    if request.boxes is not None:
+        if not Path(request.boxes).is_file():
+            raise InferError(f"{request.boxes}: boxes file not found")
+        return {"kind": "json", "sha256": sha256_file(request.boxes), **tracking}
+    sha = f"random-init:{choice.seed}" if choice.random_init else sha256_file(choice.checkpoint)
+    return {"kind": "2d-detector", "config_sha256": feature_config_digest(load_detector_config(choice.config)),
+            "checkpoint_sha256": sha, "kpt_thr": request.kpt_thr, "min_joints": MIN_CONFIDENT_JOINTS, "grow": GROW,
+            **tracking}
+
+
+def person_tracks(clip, request: InferRequest, choice: DetectorChoice, cache_dir: Path, device: str, check_detector):
+    """Cached tracks, or run the box source and track. ``check_detector(detector)`` runs on a
+    TopdownDetector built here, before its pass (fail fast on a lifter that cannot read it)."""
+    from stages.infer.boxes import MmdetPersonDetector, boxes_from_json, boxes_from_mmdet, boxes_from_pose_detector
+    from stages.infer.person_tracks import load_cached_tracks, save_tracks
+    from stages.infer.tracking import track_boxes
+
+    source = _box_source(request, choice)
+    cached = load_cached_tracks(cache_dir, clip, source)
+    if cached is not None:
+        return cached, None
+    detector = None
+    if source["kind"] == "mmdet":
+        mmdet = MmdetPersonDetector(request.person_config, request.person_checkpoint, device=device,
+                                    score_thr=request.bbox_thr, nms_thr=source["nms_thr"])
+        boxes = boxes_from_mmdet(mmdet, clip, progress=request.progress)
+    elif source["kind"] == "json":
+        boxes = boxes_from_json(request.boxes, clip)
+    else:
+        detector = _build_detector(choice, device)
+        check_detector(detector.levels, detector.input_size_wh)
+        boxes = boxes_from_pose_detector(detector, clip, kpt_thr=request.kpt_thr, progress=request.progress)
+    records = track_boxes(boxes, len(clip), max_people=request.max_people, iou_thr=request.iou_thr)
+    if not records:
+        how = {"mmdet": f"the mmdet detector at score > {request.bbox_thr}", "json": f"{request.boxes}",
+               "2d-detector": f"the 2D detector ({request.kpt_thr} joint confidence)"}[source["kind"]]
+        raise InferError(f"{clip.path}: no person found in any of its {len(clip)} frames by {how}")
+    return save_tracks(cache_dir, clip, source, records), detector
+
+
+# --------------------------------------------------------------------------- outputs
+
+def _publish(tmp: Path, out: Path) -> None:
+    """Move a finished output folder into place, replacing a previous run's."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}-{time.time_ns()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "predictions.h5").is_file())):
+        raise InferError(f"{out}: exists and is not an earlier `capf infer` output; choose another --out")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_") or "input"
+
+
+# --------------------------------------------------------------------------- the run
+
+def run_infer(request: InferRequest) -> InferResult:
+    from cache.store import FeatureStore
+    from stages.extract.detector import load_detector_config
+    from stages.extract.runner import ExtractRequest, plan_extraction, run_extraction
+    from stages.infer.lifting import LiftCheckpoint, check_detector_fits, lift_window, load_lifter
+    from stages.infer.media import open_input
+    from stages.infer.outputs import Predictions, write_predictions_h5, write_results_json
+    from stages.infer.person_tracks import records_arrays
+    from stages.infer.render import render_side_by_side
+    from stages.lift.dataset import joint_format
+    from stages.lift.joints import coco17_to_h36m17
+    from stages.lift.report import to_jsonable
+    from stages.lift.train import eval_settings, resolve_amp, resolve_device, train_settings
+    from stages.synth.clip import ground_truth_path
+
+    lines: list[str] = []
+
+    def say(line: str) -> None:
+        lines.append(line)
+        click.echo(f"[infer] {line}")
+
+    demo_mode = request.ckpt is None
+    detector_checkpoint = request.detector_checkpoint
+    if demo_mode:
+        ckpt_path, demo_detector = demo_models(request.demo_dir)
+        if detector_checkpoint is None and not request.random_init:
+            detector_checkpoint = demo_detector
+    else:
+        ckpt_path = Path(request.ckpt)
+    input_path = Path(request.input) if request.input is not None else demo_clip(request.demo_dir)
+    cache_dir = Path(request.cache_dir) if request.cache_dir else (
+        Path(request.demo_dir) / "cache" if demo_mode else default_cache_dir())
+
+    # Everything that can be refused is checked before any detector runs or any file is written.
+    gt = request.ground_truth
+    if gt is None and input_path.is_file() and ground_truth_path(input_path).is_file():
+        gt = ground_truth_path(input_path)
+    clip = open_input(input_path, ground_truth=gt)
+    out = Path(request.out) if request.out else Path("work_dirs/infer") / _slug(clip.name)
+    _check_out(out)
+    bad_frames = [k for k in request.show_sampling if not 0 <= k < len(clip)]
+    if bad_frames:
+        raise InferError(f"--show-sampling frame {bad_frames[0]} is outside {clip.path}'s {len(clip)} frames")
+    checkpoint = LiftCheckpoint.load(ckpt_path)
+    config_path = Path(request.lift_config) if request.lift_config else checkpoint.path.parent / "config.py"
+    if not config_path.is_file():
+        raise InferError(f"{config_path}: no lift config beside the checkpoint; pass --lift-config / LIFT_CONFIG=")
+    cfg = load_config(config_path)
+    choice = choose_detector(cfg, checkpoint.meta, replace(request, detector_checkpoint=detector_checkpoint))
+    label = f"{choice.config}"
+    input_size = tuple(int(v) for v in load_detector_config(choice.config).codec["input_size"])
+
+    def check_detector(levels, size) -> None:
+        check_detector_fits(checkpoint, levels, size, label)
+
+    check_detector(None, input_size)  # the crop size alone needs no model
+    if request.show_sampling and cfg.get("model", {}).get("context", "deformable") != "deformable":
+        raise InferError(f"{config_path}: --show-sampling needs a deformable lifter (context="
+                         f"{cfg['model'].get('context')!r} samples no points)")
+
+    device = str(resolve_device(request.device))
+    tracks, detector = person_tracks(clip, request, choice, cache_dir, device, check_detector)
+    say(f"person boxes: {len(tracks.records)} in {len({r.frame for r in tracks.records})} of {len(clip)} frames, "
+        f"{len({r.track for r in tracks.records})} track(s), from {tracks.source}"
+        + (f" (cache hit: {tracks.tracks_path.name}, no detector run)" if tracks.cache_hit else ""))
+
+    dataset = {"type": "video" if clip.kind == "video" else "images",
+               "name": f"{_slug(clip.name)}-{clip.digest[:10]}", "boxes": str(tracks.boxes_path.resolve())}
+    if clip.kind == "video":
+        dataset.update(video=clip.path.name, annotation=str(gt.resolve()) if gt is not None else None)
+    extract_cfg = {
+        "detector": {"name": choice.name, "config": choice.config, "seed": choice.seed, "flip_test": choice.flip_test,
+                     "checkpoint_sha256": None},
+        "dataset": dataset, "kp2d": {"source": "detector"},
+        "cache": {"shard_frames": 64, "compression": "none"},
+        "runtime": {"batch_size": 16, "num_workers": 0, "device": device},
+    }
+    extract = ExtractRequest(config=extract_cfg, data_root=clip.root, cache_dir=cache_dir,
+                             checkpoint=choice.checkpoint, random_init=choice.random_init, device=device,
+                             progress=request.progress)
+    plan = plan_extraction(extract)
+    if plan.path.exists() and FeatureStore.open(plan.path, allow_incomplete=True).is_complete():
+        store = FeatureStore.open(plan.path)
+        check_detector(store.levels, tuple(store.attrs["key_inputs"]["input_size_wh"]))
+    elif detector is not None:
+        pass  # checked before its box pass
+    else:
+        probe = _build_detector(choice, "cpu")
+        check_detector(probe.levels, probe.input_size_wh)
+        del probe
+    extraction = run_extraction(extract)
+    say(f"features: {extraction.summary()}")
+    store = FeatureStore.open(extraction.path)
+    columns = records_arrays(tracks.records)
+    if store.num_frames != len(columns["frame"]) or not np.allclose(store.read("bbox"), columns["box"], atol=1e-3):
+        raise InferError(f"{store.path}: its records do not match the tracks in {tracks.tracks_path}; delete both")
+
+    tcfg, ecfg = train_settings(cfg), eval_settings(cfg)
+    torch_device = resolve_device(request.device)
+    lifter = load_lifter(cfg, checkpoint, store, device=torch_device, batch_size=int(ecfg["batch_size"]),
+                         flip_test=bool(ecfg["flip_test"]), amp=resolve_amp(tcfg["amp"], torch_device))
+    records = np.arange(store.num_frames)
+    lifted = lift_window(lifter, store.path, records)
+
+    kp2d, score = store.read("kp2d"), store.read("score")
+    if joint_format(store) == "coco17":
+        kp2d, score = coco17_to_h36m17(kp2d), coco17_to_h36m17(score[..., None])[..., 0]
+    gt3d = store.read("gt3d") if store.has("gt3d") else None
+    attrs = {"input": str(clip.path), "input_kind": clip.kind, "input_sha256": clip.digest, "fps": clip.fps,
+             "num_frames": len(clip), "lift_config": str(config_path), "lift_checkpoint": str(checkpoint.path),
+             "checkpoint_sha256": checkpoint.sha256, "store_key": store.key, "store_path": str(store.path),
+             "detector_config": choice.config,
+             "detector_checkpoint_sha256": store.attrs["key_inputs"]["checkpoint_sha256"],
+             "person_boxes": tracks.source, "flip_test": lifter.flip_test,
+             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if lifted.metrics:
+        attrs.update(mpjpe_mm=float(lifted.metrics["mpjpe"]), p_mpjpe_mm=float(lifted.metrics["p_mpjpe"]))
+    preds = Predictions(frame=columns["frame"], track=columns["track"], box=columns["box"],
+                        box_score=columns["score"], kp2d=kp2d.astype(np.float32), kp2d_score=score.astype(np.float32),
+                        kp3d_mm=lifted.kp3d_mm, gt3d_mm=gt3d, attrs=attrs)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}-{time.time_ns()}")
+    tmp.mkdir()
+    try:
+        files = [tmp / "predictions.h5", tmp / f"results_{clip.name}.json"]
+        write_predictions_h5(files[0], preds)
+        write_results_json(files[1], preds, num_frames=len(clip), single_image=clip.kind == "image")
+        suffix = ".png" if clip.kind == "image" else ".mp4"
+        files.append(render_side_by_side(tmp / f"{clip.name}_3d{suffix}", clip, preds, progress=request.progress))
+        files += _sampling_pictures(tmp, request.show_sampling, lifter, store, clip, preds)
+        if lifted.metrics:  # the clip's numbers against its ground truth, as `capf eval` writes them
+            files.append(tmp / "metrics.json")
+            files[-1].write_text(json.dumps(to_jsonable({**lifted.metrics, "flip_test": lifter.flip_test,
+                                                         "store": str(store.path), "checkpoint": str(checkpoint.path)}),
+                                            indent=2))
+        _publish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    final = [out / f.relative_to(tmp) for f in files]
+    if lifted.metrics:
+        metrics = lifted.metrics
+        say(f"MPJPE {metrics['mpjpe']:.2f} mm, P-MPJPE {metrics['p_mpjpe']:.2f} mm over {len(records)} frames "
+            f"against the ground truth in {gt} (flip test {'on' if lifter.flip_test else 'off'})")
+    say(f"outputs in {out}: " + ", ".join(str(f.relative_to(out)) for f in final))
+    return InferResult(out, final, store.path, tracks.cache_hit, extraction.cache_hit, len(records), lifted.metrics,
+                       lines)
+
+
+def _sampling_pictures(folder: Path, frames: tuple[int, ...], lifter, store, clip, preds) -> list[Path]:
+    from stages.infer.sampling_view import write_sampling_picture
+
+    written = []
+    for k in frames:
+        rows = preds.at_frame(k)
+        if len(rows) == 0:
+            click.echo(f"[infer] --show-sampling: nobody in frame {k}, no picture", err=True)
+            continue
+        (folder / "sampling").mkdir(exist_ok=True)
+        order = np.sort(rows)
+        written.append(write_sampling_picture(folder / "sampling" / f"frame_{k}.png", lifter, store.path, order,
+                                              clip.frame(k), preds.track[order],
+                                              f"{clip.name} frame {k}: last deformable layer's sampling points"))
+    return written
+
+
+# --------------------------------------------------------------------------- the command
+
+def _frames_list(_ctx, _param, value: str | None) -> tuple[int, ...]:
+    if not value:
+        return ()
+    try:
+        return tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give frame numbers like 0,10,20") from None
+
+
+@click.command()
+@click.argument("input_path", metavar="[INPUT]", required=False, type=click.Path(path_type=Path))
+@click.option("--ckpt", type=click.Path(path_type=Path), default=None,
+              help="CAPF lift checkpoint (best.pth of a run); default: the demo's full CA-PF (made if missing).")
+@click.option("--lift-config", type=click.Path(path_type=Path), default=None,
+              help="Lift config; default: config.py in the checkpoint's run dir.")
+@click.option("--checkpoint", "detector_checkpoint", type=click.Path(path_type=Path), default=None,
+              help="2D detector checkpoint (.pth); must be the one the lifter was trained with.")
+@click.option("--detector-config", default=None, help="2D detector config; default: the one the lifter was trained with.")
+@click.option("--random-init", is_flag=True, help="2D detector with seeded random weights (smoke runs).")
+@click.option("--person-config", type=click.Path(path_type=Path), default=None, help="mmdet person detector config.")
+@click.option("--person-checkpoint", type=click.Path(path_type=Path), default=None,
+              help="mmdet person detector checkpoint.")
+@click.option("--boxes", type=click.Path(path_type=Path), default=None,
+              help="Person boxes JSON (frame number or image name -> [x1, y1, x2, y2] or a list of them).")
+@click.option("--gt", "ground_truth", type=click.Path(path_type=Path), default=None,
+              help="Ground truth of a video (mmpose H36M npz, one row per frame); default: <video>.gt.npz if present.")
+@click.option("--max-people", type=int, default=None, help="At most this many people per frame (highest scores).")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Output folder (default work_dirs/infer/<input name>).")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              help="Where feature stores live (default $CAPF_CACHE_DIR, or the demo's cache for the demo's models).")
+@click.option("--demo-dir", type=click.Path(path_type=Path), default=Path("work_dirs/demo"),
+              help="The demo's folder (its models and synthetic clip are the defaults).")
+@click.option("--show-sampling", callback=_frames_list, default=None,
+              help="Frames (e.g. 0,24) to draw the learned deformable sampling points of, into sampling/.")
+@click.option("--kpt-thr", type=float, default=0.3, help="Joint confidence that counts, for boxes from the 2D detector.")
+@click.option("--bbox-thr", type=float, default=0.3, help="Score threshold of the mmdet person detector.")
+@click.option("--iou-thr", type=float, default=0.3, help="IoU that continues a track from one frame to the next.")
+@click.option("--device", default="auto", help="cpu, cuda, cuda:1 … (auto: cuda if available).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def infer(input_path, ckpt, lift_config, detector_checkpoint, detector_config, random_init, person_config,
+          person_checkpoint, boxes, ground_truth, max_people, out, cache_dir, demo_dir, show_sampling, kpt_thr, bbox_thr,
+          iou_thr, device, quiet):
+    """Your own video, image folder or image to 3D poses: boxes, 2D, context features, 3D, files.
+
+    With no INPUT and no --ckpt: the demo's synthetic clip through the demo's models, with its MPJPE."""
+    from cache.store import StoreError
+    from stages.extract.detector import DetectorError
+    from stages.extract.sources import SourceError
+    from stages.infer.boxes import BoxError
+    from stages.infer.lifting import LifterError
+
+    if max_people is not None and max_people < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--max-people")
+    request = InferRequest(input=input_path, ckpt=ckpt, lift_config=lift_config,
+                           detector_checkpoint=detector_checkpoint, detector_config=detector_config,
+                           random_init=random_init, person_config=person_config, person_checkpoint=person_checkpoint,
+                           boxes=boxes, ground_truth=ground_truth, max_people=max_people, out=out, cache_dir=cache_dir,
+                           demo_dir=demo_dir, show_sampling=show_sampling, device=device, kpt_thr=kpt_thr,
+                           bbox_thr=bbox_thr, iou_thr=iou_thr, progress=not quiet)
+    try:
+        run_infer(request)
+    except (SourceError, DetectorError, StoreError, BoxError, LifterError) as error:
+        raise click.ClickException(str(error)) from error
