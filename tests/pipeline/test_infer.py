@@ -21,6 +21,7 @@ from tests.helpers import SHARED_DATA, SLIM_DETECTOR, make_h36m_copy, slim_extra
 from tests.stages.lift.lift_stores import make_store, tiny_config
 
 FOOTBALL = SHARED_DATA / "video" / "football_5frames.mp4"
+RTMDET_PERSON = Path(__import__("mmpose").__file__).parent / ".mim/demo/mmdetection_cfg/rtmdet_nano_320-8xb32_coco-person.py"
 
 torch.set_num_threads(1)  # small models: one thread is fastest, and the shared cores are not oversubscribed
 OUTPUTS = ("predictions.h5", "results_{name}.json", "{name}_3d.mp4")
@@ -205,3 +206,37 @@ def test_bad_input_is_one_line_and_leaves_no_output(lifter, tmp_path, make, mess
     assert len(error) == 1 and message in error[0], output
     assert "Traceback" not in output
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def _person_detector_checkpoint(path: Path, *, sees_everyone: bool) -> Path:
+    """mmpose's demo person detector (RTMDet-nano) with test-made weights: random, or with every
+    anchor scoring 0.98 for a box of 3 strides around it (a detector that sees a person everywhere)."""
+    from mmdet.apis import init_detector
+
+    torch.manual_seed(0)
+    model = init_detector(str(RTMDET_PERSON), None, device="cpu")
+    if sees_everyone:
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if "rtm_cls" in name or "rtm_reg" in name:
+                    param.fill_((4.0 if "rtm_cls" in name else 3.0) if name.endswith("bias") else 0.0)
+    torch.save({"state_dict": model.state_dict()}, path)
+    return path
+
+
+@pytest.mark.slow
+def test_mmdet_person_boxes_make_one_track_per_person(lifter, tmp_path):
+    cache = tmp_path / "cache"
+    weights = _person_detector_checkpoint(tmp_path / "everyone.pth", sees_everyone=True)
+    code, output = infer(FOOTBALL, "--ckpt", lifter, "--cache-dir", cache, "--out", tmp_path / "mmdet",
+                         "--person-config", RTMDET_PERSON, "--person-checkpoint", weights, "--max-people", "2")
+    assert code == 0, output
+    assert "from mmdet" in output and "2 track(s)" in output
+    with h5py.File(tmp_path / "mmdet" / "predictions.h5", "r") as f:
+        assert f["frame"][:].tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4] and f["track"][:].tolist() == [0, 1] * 5
+        assert (f["box_score"][:] > 0.9).all()
+    random = _person_detector_checkpoint(tmp_path / "random.pth", sees_everyone=False)
+    code, output = infer(FOOTBALL, "--ckpt", lifter, "--cache-dir", cache, "--out", tmp_path / "nobody",
+                         "--person-config", RTMDET_PERSON, "--person-checkpoint", random)
+    assert code == 1 and "no person found in any of its 5 frames by the mmdet detector" in output, output
+    assert not (tmp_path / "nobody").exists()
