@@ -3,7 +3,8 @@
     input (stages.infer.media) -> person boxes + tracks (stages.infer.boxes/tracking, cached)
       -> stage one into a content-keyed store (stages.extract: the `video`/`images` source, boxes JSON)
       -> the lifter over that store (stages.infer.lifting: the training/evaluation input assembly)
-      -> predictions.h5, results_<name>.json, <name>_3d.mp4|png, sampling/frame_<k>.png (stages.infer)
+      -> predictions.h5, results_<name>.json, <name>_3d.mp4|png, sampling/frame_<k>.png (stages.infer),
+         and metrics.json when the input has ground truth
 
 The lifter is a CAPF checkpoint; its config is the run dir's `config.py` unless given. The 2D
 detector is the one the lifter was trained on: the training store's attributes (reached through the
@@ -23,7 +24,7 @@ import os
 import re
 import shutil
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -74,19 +75,6 @@ class InferResult:
     lines: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class DetectorChoice:
-    """The 2D detector of this run and what the lifter was trained with."""
-
-    config: str
-    name: str
-    checkpoint: Path | None
-    random_init: bool
-    seed: int
-    flip_test: bool
-    trained_sha256: str | None
-
-
 # --------------------------------------------------------------------------- defaults from the demo
 
 def demo_models(demo_dir: Path) -> tuple[Path, Path]:
@@ -116,123 +104,6 @@ def demo_clip(demo_dir: Path) -> Path:
         clip = write_synthetic_clip(video, **DEMO_CLIP, progress=True)
         click.echo(f"[infer] synthetic clip: {clip.video} ({clip.num_frames} frames, ground truth {clip.ground_truth})")
     return video
-
-
-# --------------------------------------------------------------------------- the lifter and its detector
-
-def _training_store_attrs(meta: dict) -> dict | None:
-    """Attributes of the store the lifter was trained on, when it is still there."""
-    from cache.store import FeatureStore, StoreError
-
-    path = meta.get("store_path")
-    if not path or not Path(path).exists():
-        return None
-    try:
-        return FeatureStore.open(Path(path), allow_incomplete=True).attrs
-    except StoreError:
-        return None
-
-
-def choose_detector(cfg: dict, meta: dict, request: InferRequest) -> DetectorChoice:
-    """The detector config and weights for this lifter (module docstring); DetectorError/InferError if none fit."""
-    from stages.extract.detector import resolve_config_path, DetectorError, verify_checkpoint
-
-    attrs = _training_store_attrs(meta) or {}
-    det_cfg = dict(cfg.get("detector", {}))
-    recorded = attrs.get("detector_config")
-    config = request.detector_config
-    if config is None and recorded:
-        try:
-            config = str(resolve_config_path(recorded))
-        except DetectorError:
-            config = None  # recorded on another machine: fall back to the lift config's section
-    config = config or det_cfg.get("config")
-    if not config:
-        raise InferError("neither the lifter's training store nor its config names a 2D detector: pass --detector-config")
-    trained = attrs.get("key_inputs", {}).get("checkpoint_sha256") or det_cfg.get("checkpoint_sha256")
-    name = det_cfg.get("name") or attrs.get("detector") or Path(config).stem
-    flip = bool(attrs.get("key_inputs", {}).get("flip_test", det_cfg.get("flip_test", False)))
-    seed = int(det_cfg.get("seed", 0))
-    if request.random_init:
-        return DetectorChoice(config, name, None, True, seed, flip, trained)
-    if request.detector_checkpoint is not None:
-        digest = verify_checkpoint(Path(request.detector_checkpoint), None)
-        if trained and not trained.startswith("random-init") and digest != trained:
-            raise InferError(f"{request.detector_checkpoint}: sha256 {digest[:12]}… is not the detector the lifter "
-                             f"was trained with ({trained[:12]}…); its features would mean nothing to the lifter")
-        return DetectorChoice(config, name, Path(request.detector_checkpoint), False, seed, flip, trained)
-    if trained and trained.startswith("random-init:"):
-        return DetectorChoice(config, name, None, True, int(trained.split(":", 1)[1]), flip, trained)
-    hint = f" (sha256 {trained[:12]}…)" if trained else ""
-    raise InferError(f"pass the 2D detector's checkpoint{hint} with --checkpoint / CHECKPOINT=")
-
-
-def _build_detector(choice: DetectorChoice, device: str):
-    from stages.extract.detector import TopdownDetector
-
-    return TopdownDetector(choice.config, choice.checkpoint, random_init=choice.random_init, seed=choice.seed,
-                           device=device, flip_test=choice.flip_test)
-
-
-# --------------------------------------------------------------------------- boxes and tracks
-
-def _box_source(request: InferRequest, choice: DetectorChoice) -> dict:
-    """What the boxes depend on (the tracks cache key) and which source gives them."""
-    from cache.key import sha256_file
-    from stages.extract.detector import feature_config_digest, load_detector_config
-    from stages.infer.boxes import GROW, MIN_CONFIDENT_JOINTS
-
-    tracking = {"max_people": request.max_people, "iou_thr": request.iou_thr}
-    if request.person_config is not None or request.person_checkpoint is not None:
-        if request.boxes is not None:
-            raise InferError("give either an mmdet person detector or --boxes, not both")
-        if request.person_config is None or request.person_checkpoint is None:
-            raise InferError("an mmdet person detector needs both --person-config and --person-checkpoint")
-        for label, path in (("person detector config", request.person_config),
-                            ("person detector checkpoint", request.person_checkpoint)):
-            if not Path(path).is_file():
-                raise InferError(f"{path}: {label} not found")
-        return {"kind": "mmdet", "config_sha256": sha256_file(request.person_config),
-                "checkpoint_sha256": sha256_file(request.person_checkpoint), "bbox_thr": request.bbox_thr,
-                "nms_thr": 0.3, "category": 0, **tracking}
-    if request.boxes is not None:
-        if not Path(request.boxes).is_file():
-            raise InferError(f"{request.boxes}: boxes file not found")
-        return {"kind": "json", "sha256": sha256_file(request.boxes), **tracking}
-    sha = f"random-init:{choice.seed}" if choice.random_init else sha256_file(choice.checkpoint)
-    return {"kind": "2d-detector", "config_sha256": feature_config_digest(load_detector_config(choice.config)),
-            "checkpoint_sha256": sha, "kpt_thr": request.kpt_thr, "min_joints": MIN_CONFIDENT_JOINTS, "grow": GROW,
-            **tracking}
-
-
-def person_tracks(clip, request: InferRequest, choice: DetectorChoice, cache_dir: Path, device: str, check_detector):
-    """Cached tracks, or run the box source and track. ``check_detector(detector)`` runs on a
-    TopdownDetector built here, before its pass (fail fast on a lifter that cannot read it)."""
-    from stages.infer.boxes import MmdetPersonDetector, boxes_from_json, boxes_from_mmdet, boxes_from_pose_detector
-    from stages.infer.person_tracks import load_cached_tracks, save_tracks
-    from stages.infer.tracking import track_boxes
-
-    source = _box_source(request, choice)
-    cached = load_cached_tracks(cache_dir, clip, source)
-    if cached is not None:
-        return cached, None
-    detector = None
-    if source["kind"] == "mmdet":
-        mmdet = MmdetPersonDetector(request.person_config, request.person_checkpoint, device=device,
-                                    score_thr=request.bbox_thr, nms_thr=source["nms_thr"])
-        boxes = boxes_from_mmdet(mmdet, clip, progress=request.progress)
-    elif source["kind"] == "json":
-        boxes = boxes_from_json(request.boxes, clip)
-    else:
-        detector = _build_detector(choice, device)
-        check_detector(detector.levels, detector.input_size_wh)
-        boxes = boxes_from_pose_detector(detector, clip, kpt_thr=request.kpt_thr, progress=request.progress)
-    records = track_boxes(boxes, len(clip), max_people=request.max_people, iou_thr=request.iou_thr)
-    if not records:
-        how = {"mmdet": f"the mmdet detector at score > {request.bbox_thr}", "json": f"{request.boxes}",
-               "2d-detector": f"the 2D detector ({request.kpt_thr} joint confidence)"}[source["kind"]]
-        raise InferError(f"{clip.path}: no person found in any of its {len(clip)} frames by {how}")
-    return save_tracks(cache_dir, clip, source, records), detector
 
 
 # --------------------------------------------------------------------------- outputs
@@ -266,7 +137,8 @@ def run_infer(request: InferRequest) -> InferResult:
     from stages.infer.lifting import LiftCheckpoint, check_detector_fits, lift_window, load_lifter
     from stages.infer.media import open_input
     from stages.infer.outputs import Predictions, write_predictions_h5, write_results_json
-    from stages.infer.person_tracks import records_arrays
+    from stages.infer.detector_choice import build_detector, choose_detector
+    from stages.infer.person_tracks import BoxSettings, person_tracks, records_arrays
     from stages.infer.render import render_side_by_side
     from stages.lift.dataset import joint_format
     from stages.lift.joints import coco17_to_h36m17
@@ -307,7 +179,8 @@ def run_infer(request: InferRequest) -> InferResult:
     if not config_path.is_file():
         raise InferError(f"{config_path}: no lift config beside the checkpoint; pass --lift-config / LIFT_CONFIG=")
     cfg = load_config(config_path)
-    choice = choose_detector(cfg, checkpoint.meta, replace(request, detector_checkpoint=detector_checkpoint))
+    choice = choose_detector(cfg, checkpoint.meta, detector_config=request.detector_config,
+                             detector_checkpoint=detector_checkpoint, random_init=request.random_init)
     label = f"{choice.config}"
     input_size = tuple(int(v) for v in load_detector_config(choice.config).codec["input_size"])
 
@@ -320,7 +193,11 @@ def run_infer(request: InferRequest) -> InferResult:
                          f"{cfg['model'].get('context')!r} samples no points)")
 
     device = str(resolve_device(request.device))
-    tracks, detector = person_tracks(clip, request, choice, cache_dir, device, check_detector)
+    settings = BoxSettings(person_config=request.person_config, person_checkpoint=request.person_checkpoint,
+                           boxes=request.boxes, max_people=request.max_people, kpt_thr=request.kpt_thr,
+                           bbox_thr=request.bbox_thr, iou_thr=request.iou_thr)
+    tracks, detector = person_tracks(clip, settings, choice, cache_dir, device=device, check_detector=check_detector,
+                                     progress=request.progress)
     say(f"person boxes: {len(tracks.records)} in {len({r.frame for r in tracks.records})} of {len(clip)} frames, "
         f"{len({r.track for r in tracks.records})} track(s), from {tracks.source}"
         + (f" (cache hit: {tracks.tracks_path.name}, no detector run)" if tracks.cache_hit else ""))
@@ -346,7 +223,7 @@ def run_infer(request: InferRequest) -> InferResult:
     elif detector is not None:
         pass  # checked before its box pass
     else:
-        probe = _build_detector(choice, "cpu")
+        probe = build_detector(choice, "cpu")
         check_detector(probe.levels, probe.input_size_wh)
         del probe
     extraction = run_extraction(extract)
