@@ -24,13 +24,20 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import numpy as np
 
 from pipeline.config import default_cache_dir, load_config
+
+if TYPE_CHECKING:  # imported lazily at run time, so `capf --help` stays fast
+    from stages.infer.detector_choice import DetectorChoice
+    from stages.infer.lifting import LiftCheckpoint
+    from stages.infer.media import InputClip
 
 DEMO_CLIP = dict(subject="S9", action="Walking", camera_id="54138969", n_frames=48, fps=25.0)
 
@@ -130,27 +137,26 @@ def _slug(text: str) -> str:
 
 # --------------------------------------------------------------------------- the run
 
-def run_infer(request: InferRequest) -> InferResult:
-    from cache.store import FeatureStore
+@dataclass
+class _Plan:
+    """Everything resolved and checked before any detector runs or any output is written."""
+
+    clip: InputClip
+    out: Path
+    cache_dir: Path
+    checkpoint: LiftCheckpoint
+    cfg: dict
+    config_path: Path
+    detector: DetectorChoice
+    check_detector: Callable  # (levels, input_size_wh) -> None, raises LifterError
+
+
+def _plan(request: InferRequest) -> _Plan:
     from stages.extract.detector import load_detector_config
-    from stages.extract.runner import ExtractRequest, plan_extraction, run_extraction
-    from stages.infer.lifting import LiftCheckpoint, check_detector_fits, lift_window, load_lifter
+    from stages.infer.detector_choice import choose_detector
+    from stages.infer.lifting import LiftCheckpoint, check_detector_fits
     from stages.infer.media import open_input
-    from stages.infer.outputs import Predictions, write_predictions_h5, write_results_json
-    from stages.infer.detector_choice import build_detector, choose_detector
-    from stages.infer.person_tracks import BoxSettings, person_tracks, records_arrays
-    from stages.infer.render import render_side_by_side
-    from stages.lift.dataset import joint_format
-    from stages.lift.joints import coco17_to_h36m17
-    from stages.lift.report import to_jsonable
-    from stages.lift.train import eval_settings, resolve_amp, resolve_device, train_settings
     from stages.synth.clip import ground_truth_path
-
-    lines: list[str] = []
-
-    def say(line: str) -> None:
-        lines.append(line)
-        click.echo(f"[infer] {line}")
 
     demo_mode = request.ckpt is None
     detector_checkpoint = request.detector_checkpoint
@@ -164,7 +170,6 @@ def run_infer(request: InferRequest) -> InferResult:
     cache_dir = Path(request.cache_dir) if request.cache_dir else (
         Path(request.demo_dir) / "cache" if demo_mode else default_cache_dir())
 
-    # Everything that can be refused is checked before any detector runs or any file is written.
     gt = request.ground_truth
     if gt is None and input_path.is_file() and ground_truth_path(input_path).is_file():
         gt = ground_truth_path(input_path)
@@ -179,84 +184,83 @@ def run_infer(request: InferRequest) -> InferResult:
     if not config_path.is_file():
         raise InferError(f"{config_path}: no lift config beside the checkpoint; pass --lift-config / LIFT_CONFIG=")
     cfg = load_config(config_path)
-    choice = choose_detector(cfg, checkpoint.meta, detector_config=request.detector_config,
-                             detector_checkpoint=detector_checkpoint, random_init=request.random_init)
-    label = f"{choice.config}"
-    input_size = tuple(int(v) for v in load_detector_config(choice.config).codec["input_size"])
-
-    def check_detector(levels, size) -> None:
-        check_detector_fits(checkpoint, levels, size, label)
-
-    check_detector(None, input_size)  # the crop size alone needs no model
     if request.show_sampling and cfg.get("model", {}).get("context", "deformable") != "deformable":
         raise InferError(f"{config_path}: --show-sampling needs a deformable lifter (context="
                          f"{cfg['model'].get('context')!r} samples no points)")
+    detector = choose_detector(cfg, checkpoint.meta, detector_config=request.detector_config,
+                               detector_checkpoint=detector_checkpoint, random_init=request.random_init)
 
+    def check_detector(levels, input_size_wh) -> None:
+        check_detector_fits(checkpoint, levels, input_size_wh, detector.config)
+
+    # the crop size is in the detector's config: no model needed to refuse a wrong one
+    check_detector(None, tuple(int(v) for v in load_detector_config(detector.config).codec["input_size"]))
+    return _Plan(clip, out, cache_dir, checkpoint, cfg, config_path, detector, check_detector)
+
+
+def run_infer(request: InferRequest) -> InferResult:
+    """Boxes and tracks -> features -> 3D -> files (module docstring); each step a cache hit when done."""
+    from stages.infer.features import clip_extract_request, clip_features
+    from stages.infer.lifting import lift_window, load_lifter
+    from stages.infer.outputs import Predictions
+    from stages.infer.person_tracks import BoxSettings, person_tracks, records_arrays
+    from stages.lift.train import eval_settings, resolve_amp, resolve_device, train_settings
+
+    lines: list[str] = []
+
+    def say(line: str) -> None:
+        lines.append(line)
+        click.echo(f"[infer] {line}")
+
+    plan = _plan(request)
+    clip = plan.clip
     device = str(resolve_device(request.device))
     settings = BoxSettings(person_config=request.person_config, person_checkpoint=request.person_checkpoint,
                            boxes=request.boxes, max_people=request.max_people, kpt_thr=request.kpt_thr,
                            bbox_thr=request.bbox_thr, iou_thr=request.iou_thr)
-    tracks, detector = person_tracks(clip, settings, choice, cache_dir, device=device, check_detector=check_detector,
-                                     progress=request.progress)
+    tracks, box_detector = person_tracks(clip, settings, plan.detector, plan.cache_dir, device=device,
+                                         check_detector=plan.check_detector, progress=request.progress)
     say(f"person boxes: {len(tracks.records)} in {len({r.frame for r in tracks.records})} of {len(clip)} frames, "
         f"{len({r.track for r in tracks.records})} track(s), from {tracks.source}"
         + (f" (cache hit: {tracks.tracks_path.name}, no detector run)" if tracks.cache_hit else ""))
-
-    dataset = {"type": "video" if clip.kind == "video" else "images",
-               "name": f"{_slug(clip.name)}-{clip.digest[:10]}", "boxes": str(tracks.boxes_path.resolve())}
-    if clip.kind == "video":
-        dataset.update(video=clip.path.name, annotation=str(gt.resolve()) if gt is not None else None)
-    extract_cfg = {
-        "detector": {"name": choice.name, "config": choice.config, "seed": choice.seed, "flip_test": choice.flip_test,
-                     "checkpoint_sha256": None},
-        "dataset": dataset, "kp2d": {"source": "detector"},
-        "cache": {"shard_frames": 64, "compression": "none"},
-        "runtime": {"batch_size": 16, "num_workers": 0, "device": device},
-    }
-    extract = ExtractRequest(config=extract_cfg, data_root=clip.root, cache_dir=cache_dir,
-                             checkpoint=choice.checkpoint, random_init=choice.random_init, device=device,
-                             progress=request.progress)
-    plan = plan_extraction(extract)
-    if plan.path.exists() and FeatureStore.open(plan.path, allow_incomplete=True).is_complete():
-        store = FeatureStore.open(plan.path)
-        check_detector(store.levels, tuple(store.attrs["key_inputs"]["input_size_wh"]))
-    elif detector is not None:
-        pass  # checked before its box pass
-    else:
-        probe = build_detector(choice, "cpu")
-        check_detector(probe.levels, probe.input_size_wh)
-        del probe
-    extraction = run_extraction(extract)
+    extract = clip_extract_request(clip, tracks, plan.detector, plan.cache_dir, device=device,
+                                   progress=request.progress)
+    store, extraction = clip_features(extract, tracks, plan.detector, plan.check_detector,
+                                      detector_checked=box_detector is not None)
     say(f"features: {extraction.summary()}")
-    store = FeatureStore.open(extraction.path)
-    columns = records_arrays(tracks.records)
-    if store.num_frames != len(columns["frame"]) or not np.allclose(store.read("bbox"), columns["box"], atol=1e-3):
-        raise InferError(f"{store.path}: its records do not match the tracks in {tracks.tracks_path}; delete both")
 
-    tcfg, ecfg = train_settings(cfg), eval_settings(cfg)
+    tcfg, ecfg = train_settings(plan.cfg), eval_settings(plan.cfg)
     torch_device = resolve_device(request.device)
-    lifter = load_lifter(cfg, checkpoint, store, device=torch_device, batch_size=int(ecfg["batch_size"]),
+    lifter = load_lifter(plan.cfg, plan.checkpoint, store, device=torch_device, batch_size=int(ecfg["batch_size"]),
                          flip_test=bool(ecfg["flip_test"]), amp=resolve_amp(tcfg["amp"], torch_device))
-    records = np.arange(store.num_frames)
-    lifted = lift_window(lifter, store.path, records)
-
-    kp2d, score = store.read("kp2d"), store.read("score")
-    if joint_format(store) == "coco17":
-        kp2d, score = coco17_to_h36m17(kp2d), coco17_to_h36m17(score[..., None])[..., 0]
-    gt3d = store.read("gt3d") if store.has("gt3d") else None
+    lifted = lift_window(lifter, store.path, np.arange(store.num_frames))
     attrs = {"input": str(clip.path), "input_kind": clip.kind, "input_sha256": clip.digest, "fps": clip.fps,
-             "num_frames": len(clip), "lift_config": str(config_path), "lift_checkpoint": str(checkpoint.path),
-             "checkpoint_sha256": checkpoint.sha256, "store_key": store.key, "store_path": str(store.path),
-             "detector_config": choice.config,
+             "num_frames": len(clip), "lift_config": str(plan.config_path),
+             "lift_checkpoint": str(plan.checkpoint.path), "checkpoint_sha256": plan.checkpoint.sha256,
+             "store_key": store.key, "store_path": str(store.path), "detector_config": plan.detector.config,
              "detector_checkpoint_sha256": store.attrs["key_inputs"]["checkpoint_sha256"],
              "person_boxes": tracks.source, "flip_test": lifter.flip_test,
              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if lifted.metrics:
         attrs.update(mpjpe_mm=float(lifted.metrics["mpjpe"]), p_mpjpe_mm=float(lifted.metrics["p_mpjpe"]))
-    preds = Predictions(frame=columns["frame"], track=columns["track"], box=columns["box"],
-                        box_score=columns["score"], kp2d=kp2d.astype(np.float32), kp2d_score=score.astype(np.float32),
-                        kp3d_mm=lifted.kp3d_mm, gt3d_mm=gt3d, attrs=attrs)
+    preds = Predictions.from_store(store, records_arrays(tracks.records), lifted.kp3d_mm, attrs)
+    files = _write_outputs(plan, preds, lifter, store, lifted.metrics, request)
+    if lifted.metrics:
+        say(f"MPJPE {lifted.metrics['mpjpe']:.2f} mm, P-MPJPE {lifted.metrics['p_mpjpe']:.2f} mm over "
+            f"{len(preds)} frames against the ground truth in {clip.ground_truth} "
+            f"(flip test {'on' if lifter.flip_test else 'off'})")
+    say(f"outputs in {plan.out}: " + ", ".join(str(f.relative_to(plan.out)) for f in files))
+    return InferResult(plan.out, files, store.path, tracks.cache_hit, extraction.cache_hit, len(preds),
+                       lifted.metrics, lines)
 
+
+def _write_outputs(plan: _Plan, preds, lifter, store, metrics: dict | None, request: InferRequest) -> list[Path]:
+    """All files into a temporary folder beside ``plan.out``, renamed into place once complete."""
+    from stages.infer.outputs import write_predictions_h5, write_results_json
+    from stages.infer.render import render_side_by_side
+    from stages.lift.report import to_jsonable
+
+    clip, out = plan.clip, plan.out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}-{time.time_ns()}")
     tmp.mkdir()
@@ -267,23 +271,16 @@ def run_infer(request: InferRequest) -> InferResult:
         suffix = ".png" if clip.kind == "image" else ".mp4"
         files.append(render_side_by_side(tmp / f"{clip.name}_3d{suffix}", clip, preds, progress=request.progress))
         files += _sampling_pictures(tmp, request.show_sampling, lifter, store, clip, preds)
-        if lifted.metrics:  # the clip's numbers against its ground truth, as `capf eval` writes them
+        if metrics:  # the clip's numbers against its ground truth, as `capf eval` writes them
             files.append(tmp / "metrics.json")
-            files[-1].write_text(json.dumps(to_jsonable({**lifted.metrics, "flip_test": lifter.flip_test,
-                                                         "store": str(store.path), "checkpoint": str(checkpoint.path)}),
-                                            indent=2))
+            files[-1].write_text(json.dumps(to_jsonable({**metrics, "flip_test": lifter.flip_test,
+                                                         "store": str(store.path),
+                                                         "checkpoint": str(plan.checkpoint.path)}), indent=2))
         _publish(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    final = [out / f.relative_to(tmp) for f in files]
-    if lifted.metrics:
-        metrics = lifted.metrics
-        say(f"MPJPE {metrics['mpjpe']:.2f} mm, P-MPJPE {metrics['p_mpjpe']:.2f} mm over {len(records)} frames "
-            f"against the ground truth in {gt} (flip test {'on' if lifter.flip_test else 'off'})")
-    say(f"outputs in {out}: " + ", ".join(str(f.relative_to(out)) for f in final))
-    return InferResult(out, final, store.path, tracks.cache_hit, extraction.cache_hit, len(records), lifted.metrics,
-                       lines)
+    return [out / f.relative_to(tmp) for f in files]
 
 
 def _sampling_pictures(folder: Path, frames: tuple[int, ...], lifter, store, clip, preds) -> list[Path]:
