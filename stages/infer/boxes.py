@@ -60,13 +60,21 @@ def _detections(boxes: np.ndarray, scores: np.ndarray, size_wh) -> list[Detectio
     return out
 
 
+def _video_key(key: str) -> str:
+    """A video frame's key as the video source writes it ("007" and "7" are frame 7)."""
+    try:
+        return str(int(key))
+    except ValueError:
+        return key
+
+
 def boxes_from_json(path: Path, clip: InputClip) -> FrameBoxes:
     """Boxes of a JSON file keyed like the frame sources (frame number of a video, image file name)."""
     raw = _load_boxes(Path(path))
     frame_of = {key: k for k, key in enumerate(clip.keys)}
     out: FrameBoxes = {}
     for key, boxes in raw.items():
-        norm = str(int(key)) if clip.kind == "video" and key.strip().lstrip("-").isdigit() else key
+        norm = _video_key(key) if clip.kind == "video" else key
         if norm not in frame_of:
             raise SourceError(f"{path}: frame '{key}' is not a frame of {clip.path}")
         k = frame_of[norm]
