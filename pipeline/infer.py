@@ -62,7 +62,7 @@ class InferRequest:
     out: Path | None = None
     cache_dir: Path | None = None
     demo_dir: Path = Path("work_dirs/demo")
-    show_sampling: tuple[int, ...] = ()
+    show_sampling: tuple[int, ...] | None = None  # None: the first and the middle frame with a person
     device: str = "auto"
     kpt_thr: float = 0.3
     bbox_thr: float = 0.3
@@ -149,6 +149,7 @@ class _Plan:
     config_path: Path
     detector: DetectorChoice
     check_detector: Callable  # (levels, input_size_wh) -> None, raises LifterError
+    sampling_frames: tuple[int, ...] | None  # None: chosen once the tracks are known
 
 
 def _plan(request: InferRequest) -> _Plan:
@@ -176,7 +177,7 @@ def _plan(request: InferRequest) -> _Plan:
     clip = open_input(input_path, ground_truth=gt)
     out = Path(request.out) if request.out else Path("work_dirs/infer") / _slug(clip.name)
     _check_out(out)
-    bad_frames = [k for k in request.show_sampling if not 0 <= k < len(clip)]
+    bad_frames = [k for k in request.show_sampling or () if not 0 <= k < len(clip)]
     if bad_frames:
         raise InferError(f"--show-sampling frame {bad_frames[0]} is outside {clip.path}'s {len(clip)} frames")
     checkpoint = LiftCheckpoint.load(ckpt_path)
@@ -184,7 +185,8 @@ def _plan(request: InferRequest) -> _Plan:
     if not config_path.is_file():
         raise InferError(f"{config_path}: no lift config beside the checkpoint; pass --lift-config / LIFT_CONFIG=")
     cfg = load_config(config_path)
-    if request.show_sampling and cfg.get("model", {}).get("context", "deformable") != "deformable":
+    deformable = cfg.get("model", {}).get("context", "deformable") == "deformable"
+    if request.show_sampling and not deformable:
         raise InferError(f"{config_path}: --show-sampling needs a deformable lifter (context="
                          f"{cfg['model'].get('context')!r} samples no points)")
     detector = choose_detector(cfg, checkpoint.meta, detector_config=request.detector_config,
@@ -195,7 +197,8 @@ def _plan(request: InferRequest) -> _Plan:
 
     # the crop size is in the detector's config: no model needed to refuse a wrong one
     check_detector(None, tuple(int(v) for v in load_detector_config(detector.config).codec["input_size"]))
-    return _Plan(clip, out, cache_dir, checkpoint, cfg, config_path, detector, check_detector)
+    return _Plan(clip, out, cache_dir, checkpoint, cfg, config_path, detector, check_detector,
+                 request.show_sampling if request.show_sampling is not None else (() if not deformable else None))
 
 
 def run_infer(request: InferRequest) -> InferResult:
@@ -244,6 +247,9 @@ def run_infer(request: InferRequest) -> InferResult:
     if lifted.metrics:
         attrs.update(mpjpe_mm=float(lifted.metrics["mpjpe"]), p_mpjpe_mm=float(lifted.metrics["p_mpjpe"]))
     preds = Predictions.from_store(store, records_arrays(tracks.records), lifted.kp3d_mm, attrs)
+    if plan.sampling_frames is None:  # by default: the first and the middle frame with a person
+        frames = np.unique(preds.frame)
+        plan.sampling_frames = tuple(sorted({int(frames[0]), int(frames[len(frames) // 2])}))
     files = _write_outputs(plan, preds, lifter, store, lifted.metrics, request)
     if lifted.metrics:
         say(f"MPJPE {lifted.metrics['mpjpe']:.2f} mm, P-MPJPE {lifted.metrics['p_mpjpe']:.2f} mm over "
@@ -270,7 +276,7 @@ def _write_outputs(plan: _Plan, preds, lifter, store, metrics: dict | None, requ
         write_results_json(files[1], preds, num_frames=len(clip), single_image=clip.kind == "image")
         suffix = ".png" if clip.kind == "image" else ".mp4"
         files.append(render_side_by_side(tmp / f"{clip.name}_3d{suffix}", clip, preds, progress=request.progress))
-        files += _sampling_pictures(tmp, request.show_sampling, lifter, store, clip, preds)
+        files += _sampling_pictures(tmp, plan.sampling_frames, lifter, store, clip, preds)
         if metrics:  # the clip's numbers against its ground truth, as `capf eval` writes them
             files.append(tmp / "metrics.json")
             files[-1].write_text(json.dumps(to_jsonable({**metrics, "flip_test": lifter.flip_test,
@@ -302,8 +308,10 @@ def _sampling_pictures(folder: Path, frames: tuple[int, ...], lifter, store, cli
 
 # --------------------------------------------------------------------------- the command
 
-def _frames_list(_ctx, _param, value: str | None) -> tuple[int, ...]:
-    if not value:
+def _frames_list(_ctx, _param, value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    if value.strip().lower() in ("", "none"):
         return ()
     try:
         return tuple(int(v) for v in value.split(",") if v.strip())
@@ -335,7 +343,8 @@ def _frames_list(_ctx, _param, value: str | None) -> tuple[int, ...]:
 @click.option("--demo-dir", type=click.Path(path_type=Path), default=Path("work_dirs/demo"),
               help="The demo's folder (its models and synthetic clip are the defaults).")
 @click.option("--show-sampling", callback=_frames_list, default=None,
-              help="Frames (e.g. 0,24) to draw the learned deformable sampling points of, into sampling/.")
+              help="Frames (e.g. 0,24) to draw the learned deformable sampling points of, into sampling/ "
+                   "(default: the first and the middle frame with a person; 'none': no pictures).")
 @click.option("--kpt-thr", type=float, default=0.3, help="Joint confidence that counts, for boxes from the 2D detector.")
 @click.option("--bbox-thr", type=float, default=0.3, help="Score threshold of the mmdet person detector.")
 @click.option("--iou-thr", type=float, default=0.3, help="IoU that continues a track from one frame to the next.")

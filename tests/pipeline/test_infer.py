@@ -128,7 +128,7 @@ def test_real_football_clip_image_folder_and_one_image(lifter, tmp_path):
     boxes = {str(k): [[100 + 3 * k, 100, 260 + 3 * k, 400], [500 - 2 * k, 120, 640 - 2 * k, 420]] for k in range(5)}
     (tmp_path / "boxes.json").write_text(json.dumps(boxes))
     code, output = infer(FOOTBALL, "--ckpt", lifter, "--cache-dir", cache, "--out", tmp_path / "two",
-                         "--boxes", tmp_path / "boxes.json")
+                         "--boxes", tmp_path / "boxes.json", "--show-sampling", "none")
     assert code == 0, output
     with h5py.File(tmp_path / "two" / "predictions.h5", "r") as f:
         assert f["frame"][:].tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
@@ -144,8 +144,11 @@ def test_real_football_clip_image_folder_and_one_image(lifter, tmp_path):
                          "--kpt-thr", "0")
     assert code == 0, output
     assert_outputs(tmp_path / "folder", "frames", 2)
+    # without --show-sampling: the first and the middle frame with a person
+    assert sorted(p.name for p in (tmp_path / "folder" / "sampling").iterdir()) == ["frame_0.png", "frame_1.png"]
+    assert not (tmp_path / "two" / "sampling").exists()
     code, output = infer(folder / "frame_1.jpg", "--ckpt", lifter, "--cache-dir", cache, "--out",
-                         tmp_path / "image", "--kpt-thr", "0")
+                         tmp_path / "image", "--kpt-thr", "0", "--show-sampling", "none")
     assert code == 0, output
     assert (tmp_path / "image" / "frame_1_3d.png").is_file() and (tmp_path / "image" / "predictions.h5").is_file()
     single = json.loads((tmp_path / "image" / "results_frame_1.json").read_text())
@@ -229,7 +232,8 @@ def test_mmdet_person_boxes_make_one_track_per_person(lifter, tmp_path):
     cache = tmp_path / "cache"
     weights = _person_detector_checkpoint(tmp_path / "everyone.pth", sees_everyone=True)
     code, output = infer(FOOTBALL, "--ckpt", lifter, "--cache-dir", cache, "--out", tmp_path / "mmdet",
-                         "--person-config", RTMDET_PERSON, "--person-checkpoint", weights, "--max-people", "2")
+                         "--person-config", RTMDET_PERSON, "--person-checkpoint", weights, "--max-people", "2",
+                         "--show-sampling", "none")
     assert code == 0, output
     assert "from mmdet" in output and "2 track(s)" in output
     with h5py.File(tmp_path / "mmdet" / "predictions.h5", "r") as f:
