@@ -33,6 +33,7 @@ import click
 import numpy as np
 
 from pipeline.config import default_cache_dir, load_config
+from pipeline.options import CapfCommand
 
 if TYPE_CHECKING:  # imported lazily at run time, so `capf --help` stays fast
     from stages.infer.detector_choice import DetectorChoice
@@ -87,7 +88,7 @@ class InferResult:
 def demo_models(demo_dir: Path) -> tuple[Path, Path]:
     """(lift checkpoint, detector checkpoint) of `make demo`, running its steps where outputs are missing."""
     from pipeline.demo import DETECTOR_CONFIG, DemoSettings, run_demo
-    from stages.detector.train import train_detector
+    from stages.detector.training import train_detector
 
     settings = DemoSettings(work_dir=Path(demo_dir))
     summary_path = settings.work_dir / "summary.json"
@@ -153,10 +154,11 @@ class _Plan:
 
 
 def _plan(request: InferRequest) -> _Plan:
-    from stages.extract.detector import load_detector_config
+    from stages.detector.topdown import load_detector_config
     from stages.infer.detector_choice import choose_detector
     from stages.infer.lifting import LiftCheckpoint, check_detector_fits
     from stages.infer.media import open_input
+    from stages.lift.settings import lift_settings
     from stages.synth.clip import ground_truth_path
 
     demo_mode = request.ckpt is None
@@ -184,7 +186,7 @@ def _plan(request: InferRequest) -> _Plan:
     config_path = Path(request.lift_config) if request.lift_config else checkpoint.path.parent / "config.py"
     if not config_path.is_file():
         raise InferError(f"{config_path}: no lift config beside the checkpoint; pass --lift-config / LIFT_CONFIG=")
-    cfg = load_config(config_path)
+    cfg = lift_settings(load_config(config_path))
     deformable = cfg.get("model", {}).get("context", "deformable") == "deformable"
     if request.show_sampling and not deformable:
         raise InferError(f"{config_path}: --show-sampling needs a deformable lifter (context="
@@ -207,7 +209,8 @@ def run_infer(request: InferRequest) -> InferResult:
     from stages.infer.lifting import lift_window, load_lifter
     from stages.infer.outputs import Predictions
     from stages.infer.person_tracks import BoxSettings, person_tracks, records_arrays
-    from stages.lift.train import eval_settings, resolve_amp, resolve_device, train_settings
+    from stages.distributed import resolve_device
+    from stages.lift.runtime import resolve_amp
 
     lines: list[str] = []
 
@@ -232,7 +235,7 @@ def run_infer(request: InferRequest) -> InferResult:
                                       detector_checked=box_detector is not None)
     say(f"features: {extraction.summary()}")
 
-    tcfg, ecfg = train_settings(plan.cfg), eval_settings(plan.cfg)
+    tcfg, ecfg = plan.cfg["train"], plan.cfg["eval"]
     torch_device = resolve_device(request.device)
     lifter = load_lifter(plan.cfg, plan.checkpoint, store, device=torch_device, batch_size=int(ecfg["batch_size"]),
                          flip_test=bool(ecfg["flip_test"]), amp=resolve_amp(tcfg["amp"], torch_device))
@@ -319,7 +322,7 @@ def _frames_list(_ctx, _param, value: str | None) -> tuple[int, ...] | None:
         raise click.BadParameter(f"{value!r}: give frame numbers like 0,10,20") from None
 
 
-@click.command()
+@click.command(cls=CapfCommand)
 @click.argument("input_path", metavar="[INPUT]", required=False, type=click.Path(path_type=Path))
 @click.option("--ckpt", type=click.Path(path_type=Path), default=None,
               help="CAPF lift checkpoint (best.pth of a run); default: the demo's full CA-PF (made if missing).")
@@ -356,12 +359,6 @@ def infer(input_path, ckpt, lift_config, detector_checkpoint, detector_config, r
     """Your own video, image folder or image to 3D poses: boxes, 2D, context features, 3D, files.
 
     With no INPUT and no --ckpt: the demo's synthetic clip through the demo's models, with its MPJPE."""
-    from cache.store import StoreError
-    from stages.extract.detector import DetectorError
-    from stages.extract.sources import SourceError
-    from stages.infer.boxes import BoxError
-    from stages.infer.lifting import LifterError
-
     if max_people is not None and max_people < 1:
         raise click.BadParameter("must be at least 1", param_hint="--max-people")
     request = InferRequest(input=input_path, ckpt=ckpt, lift_config=lift_config,
@@ -370,7 +367,4 @@ def infer(input_path, ckpt, lift_config, detector_checkpoint, detector_config, r
                            boxes=boxes, ground_truth=ground_truth, max_people=max_people, out=out, cache_dir=cache_dir,
                            demo_dir=demo_dir, show_sampling=show_sampling, device=device, kpt_thr=kpt_thr,
                            bbox_thr=bbox_thr, iou_thr=iou_thr, progress=not quiet)
-    try:
-        run_infer(request)
-    except (SourceError, DetectorError, StoreError, BoxError, LifterError) as error:
-        raise click.ClickException(str(error)) from error
+    run_infer(request)

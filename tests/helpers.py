@@ -5,14 +5,14 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
-from pipeline.fixtures import SHARED_DATA, replicate_h36m_sample  # noqa: F401  (SHARED_DATA: re-exported for tests)
+from pipeline.h36m_sample import SHARED_DATA, replicate_h36m_sample  # noqa: F401  (SHARED_DATA: re-exported for tests)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SLIM_DETECTOR = "configs/detectors/hrnet_slim_128x96.py"
 
 
 def make_h36m_copy(h36m_root: Path, out: Path, repeats: int = 1) -> Path:
-    """An mmpose-layout H36M root of `4 * repeats` real frames (see pipeline.fixtures)."""
+    """An mmpose-layout H36M root of `4 * repeats` real frames (see pipeline.h36m_sample)."""
     return replicate_h36m_sample(h36m_root, out, repeats)
 
 

@@ -42,7 +42,7 @@ def choose_detector(cfg: dict, meta: dict, *, detector_config: str | None = None
                     detector_checkpoint: Path | None = None, random_init: bool = False) -> DetectorChoice:
     """The detector for a lifter (module docstring); ``LifterError`` when none can be told or the given
     weights are not the lifter's (``DetectorError`` for a missing checkpoint file)."""
-    from stages.extract.detector import DetectorError, resolve_config_path, verify_checkpoint
+    from stages.detector.topdown import DetectorError, resolve_config_path, verify_checkpoint
 
     attrs = training_store_attrs(meta) or {}
     key_inputs = attrs.get("key_inputs", {})
@@ -77,7 +77,7 @@ def choose_detector(cfg: dict, meta: dict, *, detector_config: str | None = None
 
 def build_detector(choice: DetectorChoice, device: str):
     """The chosen detector as a ``TopdownDetector`` (the wrapper stage one runs)."""
-    from stages.extract.detector import TopdownDetector
+    from stages.detector.topdown import TopdownDetector
 
     return TopdownDetector(choice.config, choice.checkpoint, random_init=choice.random_init, seed=choice.seed,
                            device=device, flip_test=choice.flip_test)

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from cache.store import FeatureStore, StoreError
-from stages.extract.runner import ExtractRequest, ExtractResult, plan_extraction, run_extraction
+from stages.extract.plan import ExtractRequest, plan_extraction
+from stages.extract.runner import ExtractResult, run_extraction
 from stages.infer.detector_choice import DetectorChoice, build_detector
 from stages.infer.media import InputClip
 from stages.infer.person_tracks import CachedTracks, records_arrays
@@ -57,13 +58,13 @@ def clip_features(request: ExtractRequest, tracks: CachedTracks, detector: Detec
     hit, else on the detector's (built here to probe them unless ``detector_checked``).
     """
     plan = plan_extraction(request)
-    if plan.path.exists() and FeatureStore.open(plan.path, allow_incomplete=True).is_complete():
+    if plan.complete_store() is not None:
         store = FeatureStore.open(plan.path)
-        check_detector(store.levels, tuple(store.attrs["key_inputs"]["input_size_wh"]))
+        check_detector(store.levels, store.spec.input_size_wh)
     elif not detector_checked:
         probe = build_detector(detector, "cpu")
         check_detector(probe.levels, probe.input_size_wh)
-    result = run_extraction(request)
+    result = run_extraction(request, plan)
     store = FeatureStore.open(result.path)
     boxes = records_arrays(tracks.records)["box"]
     if store.num_frames != len(boxes) or not np.allclose(store.read("bbox"), boxes, atol=1e-3):

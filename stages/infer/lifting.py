@@ -18,7 +18,8 @@ from cache.key import sha256_file
 from cache.store import FeatureStore, LevelSpec
 from stages.lift.build import LevelGeometry, build_lifter, geometry_from_store
 from stages.lift.dataset import MM_PER_M, CacheBatchDataset, FrameBatchSampler, make_loader
-from stages.lift.evaluate import evaluate, predict
+from stages.lift.checkpoints import load_checkpoint_file, load_weights
+from stages.lift.evaluate import evaluate, evaluation_protocol, predict
 from stages.lift.model import ContextAwarePoseFormer
 
 
@@ -40,10 +41,7 @@ class LiftCheckpoint:
         path = Path(path)
         if not path.is_file():
             raise LifterError(f"{path}: lift checkpoint not found")
-        try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:
-            raise LifterError(f"{path}: unreadable lift checkpoint ({type(error).__name__}: {error})") from error
+        saved = load_checkpoint_file(path)  # ResumeError (one line) when unreadable
         if not isinstance(saved, dict) or "state_dict" not in saved:
             raise LifterError(f"{path}: not a CAPF lift checkpoint (no state_dict)")
         return cls(path, sha256_file(path), saved["state_dict"], dict(saved.get("meta", {})))
@@ -96,17 +94,14 @@ class Lifter:
 
 def load_lifter(cfg: dict, checkpoint: LiftCheckpoint, store: FeatureStore, *, device: torch.device,
                 batch_size: int, flip_test: bool, amp: str | None) -> Lifter:
-    """Build the config's lifter for the store's levels and load the checkpoint's weights (as
-    ``capf eval`` does), so inference and evaluation run the very same model."""
+    """Build the config's lifter (``cfg`` completed by ``lift_settings``) for the store's levels and
+    load the checkpoint's weights, as ``capf eval`` does, so inference and evaluation run the very
+    same model."""
     geometry = geometry_from_store(cfg, store, need_targets=False)
     model = build_lifter(cfg, geometry)
-    try:
-        model.load_state_dict(checkpoint.state_dict)
-    except RuntimeError as error:
-        raise LifterError(f"{checkpoint.path}: weights do not fit the lift config's model ({error})") from error
+    load_weights(model, {"state_dict": checkpoint.state_dict}, checkpoint.path)
     model.to(device).eval()
-    dataset_type = str(cfg.get("dataset", {}).get("type") or store.attrs["key_inputs"]["dataset"])
-    return Lifter(model, geometry, device, batch_size, flip_test, amp, dataset_type)
+    return Lifter(model, geometry, device, batch_size, flip_test, amp, evaluation_protocol(cfg, store))
 
 
 @dataclass

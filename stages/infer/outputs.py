@@ -62,11 +62,10 @@ class Predictions:
     def from_store(cls, store, records: dict[str, np.ndarray], kp3d_mm: np.ndarray, attrs: dict) -> "Predictions":
         """The records' columns (frame, track, box, score) with the store's 2D joints, converted to the
         lifter's Human3.6M-17 order, its ground truth if any, and the lifted 3D joints."""
-        from stages.lift.dataset import joint_format
         from stages.lift.joints import coco17_to_h36m17
 
         kp2d, score = store.read("kp2d"), store.read("score")
-        if joint_format(store) == "coco17":
+        if store.spec.joint_format == "coco17":
             kp2d, score = coco17_to_h36m17(kp2d), coco17_to_h36m17(score[..., None])[..., 0]
         return cls(frame=records["frame"], track=records["track"], box=records["box"], box_score=records["score"],
                    kp2d=kp2d.astype(np.float32), kp2d_score=score.astype(np.float32), kp3d_mm=kp3d_mm,

@@ -110,7 +110,7 @@ class BoxSettings:
 def box_source(settings: BoxSettings, detector: DetectorChoice) -> dict:
     """The source's kind and everything its boxes depend on (the tracks' cache key)."""
     from cache.key import sha256_file
-    from stages.extract.detector import feature_config_digest, load_detector_config
+    from stages.detector.topdown import feature_config_digest, load_detector_config
     from stages.infer.boxes import GROW, MIN_CONFIDENT_JOINTS
 
     tracking = {"max_people": settings.max_people, "iou_thr": settings.iou_thr}

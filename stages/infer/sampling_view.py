@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from cache.store import FeatureStore
 from stages.infer.lifting import Lifter
 from stages.lift.dataset import CacheBatchDataset, to_device
-from stages.lift.evaluate import forward_batch
+from stages.lift.runtime import forward_batch
 from stages.lift.sampling import grid_to_ref_px
 
 

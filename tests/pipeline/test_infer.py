@@ -101,7 +101,7 @@ def test_synthetic_clip_to_3d_matches_capf_eval_and_reruns_from_the_cache(lifter
     assert mpjpe_of(output) == mpjpe_of(evaluation.output)
 
     # the second run of the same clip builds no detector at all: boxes and features are cache hits
-    import stages.extract.detector as detector_module
+    import stages.detector.topdown as detector_module
 
     def no_detector(*_args, **_kwargs):
         raise AssertionError("a detector was built on a cache hit")

@@ -56,8 +56,7 @@ def _load_cameras(path: Path) -> dict:
 class H36mSource:
     """Frames, boxes, 3D ground truth (camera-frame mm) and intrinsics from an mmpose-style H36M root."""
 
-    def __init__(self, root: Path, annotation: str | list[str] = "test_h36m_body3d.npz",
-                 cameras: str = "cameras.pkl", dataset: str = "h36m"):
+    def __init__(self, root: Path, annotation: str | list[str], cameras: str, dataset: str):
         """annotation: one npz, or several (e.g. the train and test splits) whose frames are
         stored one after the other in the order given."""
         self.root = Path(root)
@@ -68,8 +67,7 @@ class H36mSource:
 
     @classmethod
     def from_config(cls, cfg: dict, data_root: Path) -> "H36mSource":
-        return cls(data_root, annotation=cfg.get("annotation", "test_h36m_body3d.npz"),
-                   cameras=cfg.get("cameras", "cameras.pkl"), dataset=cfg.get("name", "h36m"))
+        return cls(data_root, annotation=cfg["annotation"], cameras=cfg["cameras"], dataset=cfg["name"])
 
     def _annotations(self) -> tuple[dict[str, np.ndarray], list[str]]:
         """All annotation files concatenated; also which file each frame came from (for errors)."""

@@ -67,8 +67,8 @@ class ImageFolderSource:
 
     @classmethod
     def from_config(cls, cfg: dict, data_root: Path) -> "ImageFolderSource":
-        boxes = cfg.get("boxes")
-        return cls(data_root, Path(data_root) / boxes if boxes else None, cfg.get("name", "images"))
+        boxes = cfg["boxes"]
+        return cls(data_root, Path(data_root) / boxes if boxes else None, cfg["name"])
 
     def frame_index(self) -> FrameIndex:
         if not self.root.is_dir():
@@ -98,9 +98,9 @@ class VideoSource:
     @classmethod
     def from_config(cls, cfg: dict, data_root: Path) -> "VideoSource":
         root = Path(data_root)
-        video = root / cfg["video"] if cfg.get("video") else root
-        boxes, annotation = cfg.get("boxes"), cfg.get("annotation")
-        return cls(video, (video.parent / boxes) if boxes else None, cfg.get("name", "video"),
+        video = root / cfg["video"] if cfg["video"] else root
+        boxes, annotation = cfg["boxes"], cfg["annotation"]
+        return cls(video, (video.parent / boxes) if boxes else None, cfg["name"],
                    (video.parent / annotation) if annotation else None)
 
     def frame_index(self) -> FrameIndex:

@@ -7,6 +7,7 @@ import torch
 
 from cache.store import LevelSpec
 from stages.infer.lifting import LiftCheckpoint, LifterError, check_detector_fits
+from stages.lift.checkpoints import ResumeError
 
 SLIM = tuple(LevelSpec(str(i), s, c, 128 // s, 96 // s) for i, (s, c) in enumerate(zip((4, 8, 16, 32), (16, 32, 64, 128))))
 
@@ -45,5 +46,5 @@ def test_missing_and_foreign_checkpoints_are_refused(tmp_path):
     with pytest.raises(LifterError, match="not a CAPF lift checkpoint"):
         LiftCheckpoint.load(tmp_path / "other.pth")
     (tmp_path / "junk.pth").write_bytes(b"junk")
-    with pytest.raises(LifterError, match="unreadable"):
+    with pytest.raises(ResumeError, match="unreadable"):
         LiftCheckpoint.load(tmp_path / "junk.pth")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from stages.extract.detector import DetectorError, TopdownDetector, load_detector_config, verify_checkpoint
+from stages.detector.topdown import DetectorError, TopdownDetector, load_detector_config, verify_checkpoint
 from stages.extract.sources import build_source, load_frame
 from tests.helpers import SLIM_DETECTOR
 
