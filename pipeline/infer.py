@@ -86,29 +86,31 @@ class InferResult:
 # --------------------------------------------------------------------------- defaults from the demo
 
 def demo_models(demo_dir: Path) -> tuple[Path, Path]:
-    """(lift checkpoint, detector checkpoint) of `make demo`, running its steps where outputs are missing."""
-    from pipeline.demo import DETECTOR_CONFIG, DemoSettings, run_demo
-    from stages.detector.training import train_detector
+    """(lift checkpoint, detector checkpoint) of `make demo` in ``demo_dir``, running its steps first
+    where their outputs are missing (each step is skipped when done)."""
+    from pipeline.demo import DemoSettings, run_demo
+    from stages.detector.training import trained_detector
 
     settings = DemoSettings(work_dir=Path(demo_dir))
     summary_path = settings.work_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     run_dir = summary.get("step3_full", {}).get("run_dir")
-    if not run_dir or not (Path(run_dir) / "best.pth").is_file():
+    detector = trained_detector(settings.work_dir / "detector")
+    if not run_dir or not (Path(run_dir) / "best.pth").is_file() or detector is None:
         click.echo(f"[infer] the demo's models are missing: running `make demo`'s steps in {settings.work_dir}")
         run_dir = run_demo(settings)["step3_full"]["run_dir"]
-    detector = train_detector(DETECTOR_CONFIG, settings.work_dir / "synth_h36m", settings.work_dir / "detector",
-                              max_epochs=settings.detector_epochs, seed=settings.seed)  # its record: no training
+        detector = trained_detector(settings.work_dir / "detector")
     return Path(run_dir) / "best.pth", Path(detector.checkpoint)
 
 
 def demo_clip(demo_dir: Path) -> Path:
-    """The default input: a synthetic test clip (S9 walking, one camera) with its ground truth."""
-    from stages.synth.clip import ground_truth_path, write_synthetic_clip
+    """The default input: a synthetic test clip (S9 walking, one camera) with its ground truth and
+    annotated person boxes."""
+    from stages.synth.clip import annotated_boxes_path, ground_truth_path, write_synthetic_clip
 
     name = f"{DEMO_CLIP['subject']}_{DEMO_CLIP['action']}.{DEMO_CLIP['camera_id']}"
     video = Path(demo_dir) / "infer_clip" / f"{name}.mp4"
-    if not (video.is_file() and ground_truth_path(video).is_file()):
+    if not all(p.is_file() for p in (video, ground_truth_path(video), annotated_boxes_path(video))):
         clip = write_synthetic_clip(video, **DEMO_CLIP, progress=True)
         click.echo(f"[infer] synthetic clip: {clip.video} ({clip.num_frames} frames, ground truth {clip.ground_truth})")
     return video
@@ -151,6 +153,7 @@ class _Plan:
     detector: DetectorChoice
     check_detector: Callable  # (levels, input_size_wh) -> None, raises LifterError
     sampling_frames: tuple[int, ...] | None  # None: chosen once the tracks are known
+    boxes: Path | None  # a boxes JSON: given, or the demo clip's annotated boxes
 
 
 def _plan(request: InferRequest) -> _Plan:
@@ -159,7 +162,7 @@ def _plan(request: InferRequest) -> _Plan:
     from stages.infer.lifting import LiftCheckpoint, check_detector_fits
     from stages.infer.media import open_input
     from stages.lift.settings import lift_settings
-    from stages.synth.clip import ground_truth_path
+    from stages.synth.clip import annotated_boxes_path, ground_truth_path
 
     demo_mode = request.ckpt is None
     detector_checkpoint = request.detector_checkpoint
@@ -170,6 +173,10 @@ def _plan(request: InferRequest) -> _Plan:
     else:
         ckpt_path = Path(request.ckpt)
     input_path = Path(request.input) if request.input is not None else demo_clip(request.demo_dir)
+    boxes = request.boxes
+    if request.input is None and boxes is None and request.person_config is None:
+        # the demo's own evaluation crops its test frames at the annotated boxes: so does its clip's
+        boxes = annotated_boxes_path(input_path)
     cache_dir = Path(request.cache_dir) if request.cache_dir else (
         Path(request.demo_dir) / "cache" if demo_mode else default_cache_dir())
 
@@ -200,7 +207,8 @@ def _plan(request: InferRequest) -> _Plan:
     # the crop size is in the detector's config: no model needed to refuse a wrong one
     check_detector(None, tuple(int(v) for v in load_detector_config(detector.config).codec["input_size"]))
     return _Plan(clip, out, cache_dir, checkpoint, cfg, config_path, detector, check_detector,
-                 request.show_sampling if request.show_sampling is not None else (() if not deformable else None))
+                 request.show_sampling if request.show_sampling is not None else (() if not deformable else None),
+                 boxes)
 
 
 def run_infer(request: InferRequest) -> InferResult:
@@ -222,12 +230,13 @@ def run_infer(request: InferRequest) -> InferResult:
     clip = plan.clip
     device = str(resolve_device(request.device))
     settings = BoxSettings(person_config=request.person_config, person_checkpoint=request.person_checkpoint,
-                           boxes=request.boxes, max_people=request.max_people, kpt_thr=request.kpt_thr,
+                           boxes=plan.boxes, max_people=request.max_people, kpt_thr=request.kpt_thr,
                            bbox_thr=request.bbox_thr, iou_thr=request.iou_thr)
     tracks, box_detector = person_tracks(clip, settings, plan.detector, plan.cache_dir, device=device,
                                          check_detector=plan.check_detector, progress=request.progress)
     say(f"person boxes: {len(tracks.records)} in {len({r.frame for r in tracks.records})} of {len(clip)} frames, "
-        f"{len({r.track for r in tracks.records})} track(s), from {tracks.source}"
+        f"{len({r.track for r in tracks.records})} track(s), from "
+        + (f"{plan.boxes}" if tracks.source == "json" else tracks.source)
         + (f" (cache hit: {tracks.tracks_path.name}, no detector run)" if tracks.cache_hit else ""))
     extract = clip_extract_request(clip, tracks, plan.detector, plan.cache_dir, device=device,
                                    progress=request.progress)

@@ -5,7 +5,9 @@
 2. a boxes JSON (the ``video``/``images`` frame sources' format: frame key -> box or list of boxes);
 3. the 2D pose detector itself: the whole frame first, then the box of its confident joints grown
    by 25%, carried from frame to frame (one person). A frame where too few joints are confident
-   loses the person; the next frame starts again from the whole frame.
+   loses the person; the search starts again from the whole frame, and when that finds nobody (a
+   person small in a large frame is small in the detector's crop too), from windows of a half and
+   a third of the frame at half-window steps, all in one batch, keeping the most confident.
 
 Every source returns ``{frame: [Detection, ...]}``; boxes are clipped to the image and boxes
 narrower or lower than ``MIN_BOX_PX`` dropped, so a box never lies outside its frame (stage one
@@ -24,6 +26,7 @@ from stages.extract.sources.media import _load_boxes
 from stages.infer.media import InputClip
 
 MIN_BOX_PX = 4.0
+SEARCH_DIVISIONS = (2, 3)  # search windows of 1/2 and 1/3 of the frame (9 + 25 of them)
 MIN_CONFIDENT_JOINTS = 4  # fewer joints do not say where a person's extent is
 GROW = 1.25  # the confident joints' box grown by 25% (mmpose's crop then pads by its own 1.25)
 
@@ -145,28 +148,44 @@ def joints_box(joints_px: np.ndarray, scores: np.ndarray, size_wh, *, kpt_thr: f
     return Detection(tuple(float(v) for v in box), float(scores[confident].mean()))
 
 
+def search_windows(width: float, height: float, divisions=SEARCH_DIVISIONS) -> np.ndarray:
+    """``(K, 4)`` xyxy windows of ``1/n`` of the frame for each ``n``, at half-window steps."""
+    windows = []
+    for n in divisions:
+        w, h = width / n, height / n
+        for iy in range(2 * n - 1):
+            for ix in range(2 * n - 1):
+                windows.append([ix * w / 2, iy * h / 2, ix * w / 2 + w, iy * h / 2 + h])
+    return np.asarray(windows, dtype=np.float64)
+
+
 def boxes_from_pose_detector(detector, clip: InputClip, *, kpt_thr: float = 0.3, progress: bool = True) -> FrameBoxes:
     """One person followed by the 2D detector (a ``TopdownDetector``): see the module docstring.
 
-    A search from the whole frame takes a second step at the box it found, because the first crop
-    (the whole frame) shows the person small; a carried box is already about the person's size.
+    A search takes a second step at the box it found, because the search crop shows the person
+    small; a carried box is already about the person's size.
     """
 
-    def look(image: np.ndarray, box: np.ndarray, size_wh) -> Detection | None:
-        packed = detector.crop(image, np.asarray(box, np.float32))
-        out = detector.forward({"inputs": [packed["inputs"]], "data_samples": [packed["data_samples"]]})
-        return joints_box(out["det_kp2d"][0], out["det_score"][0], size_wh, kpt_thr=kpt_thr)
+    def look(image: np.ndarray, boxes: np.ndarray, size_wh) -> Detection | None:
+        """The most confident person over the crops of ``boxes`` ``(K, 4)``, in one batch."""
+        packed = [detector.crop(image, np.asarray(box, np.float32)) for box in boxes]
+        out = detector.forward({"inputs": [p["inputs"] for p in packed],
+                                "data_samples": [p["data_samples"] for p in packed]})
+        found = [joints_box(kp, score, size_wh, kpt_thr=kpt_thr) for kp, score in zip(out["det_kp2d"], out["det_score"])]
+        found = [d for d in found if d is not None]
+        return max(found, key=lambda d: d.score) if found else None
 
     out: FrameBoxes = {}
     carried: Detection | None = None
     for k in _frames(clip, progress, "person boxes (2D detector)"):
         image = clip.frame(k)
         size = clip.sizes_wh[k]
-        found = look(image, np.asarray(carried.box_xyxy), size) if carried is not None else None
-        if found is None:  # nothing carried, or the person was lost: search the whole frame
-            found = look(image, np.array([0.0, 0.0, size[0], size[1]]), size)
+        found = look(image, np.asarray([carried.box_xyxy]), size) if carried is not None else None
+        if found is None:  # nothing carried, or the person was lost: search the whole frame, then windows
+            found = (look(image, np.array([[0.0, 0.0, size[0], size[1]]]), size)
+                     or look(image, search_windows(size[0], size[1]), size))
             if found is not None:
-                found = look(image, np.asarray(found.box_xyxy), size) or found
+                found = look(image, np.asarray([found.box_xyxy]), size) or found
         out[k] = [found] if found is not None else []
         carried = found
     return out

@@ -11,11 +11,14 @@ it.
 Ground truth goes beside the video in mmpose's Human3.6M annotation layout, one row per video frame
 (``<stem>.gt.npz``: imgname, center, scale, part, S in camera-frame metres), which the ``video``
 frame source reads into the feature store (``gt3d`` and the subject/action/camera tables), so the
-store of the clip can be evaluated like any Human3.6M store.
+store of the clip can be evaluated like any Human3.6M store. The annotation's person boxes (mmpose's
+Human3.6M box: ``center`` +- ``scale`` * 100 px, what stage one crops the dataset with) are also
+written as a boxes JSON of the frame sources (``<stem>.boxes.json``).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +34,7 @@ from stages.synth.writer import (DEFAULT_IMAGE_SIZE, _in_view, box_center_scale,
                                  npz_bytes)
 
 GT_SIDECAR_SUFFIX = ".gt.npz"
+BOXES_SUFFIX = ".boxes.json"
 _CLIP_STREAM = 21  # rng stream of clips, apart from the dataset's (split codes 1, 2)
 _TRIES = 32  # sequence draws tried until every frame is in the camera's view
 
@@ -39,6 +43,7 @@ _TRIES = 32  # sequence draws tried until every frame is in the camera's view
 class SyntheticClip:
     video: Path
     ground_truth: Path
+    boxes: Path
     num_frames: int
     fps: float
     subject: str
@@ -49,6 +54,11 @@ class SyntheticClip:
 def ground_truth_path(video: Path) -> Path:
     """Where a video's ground-truth sidecar lives: ``clip.mp4`` -> ``clip.gt.npz``."""
     return Path(video).with_suffix(GT_SIDECAR_SUFFIX)
+
+
+def annotated_boxes_path(video: Path) -> Path:
+    """Where the annotation's person boxes are: ``clip.mp4`` -> ``clip.boxes.json``."""
+    return Path(video).with_suffix(BOXES_SUFFIX)
 
 
 def _motion_in_view(subject: str, action: str, camera: dict, n_frames: int, fps: float, seed: int,
@@ -125,9 +135,15 @@ def write_synthetic_clip(video: Path, *, subject: str = "S9", action: str = "Wal
         "part": np.concatenate([part, ones], axis=2),
         "S": np.concatenate([joints_mm / 1000.0, ones], axis=2),
     }
+    half = scale[:, None] * 100.0
+    boxes = {str(k): [round(float(v), 3) for v in (*(c - h), *(c + h))] for k, (c, h) in enumerate(zip(center, half))}
+    boxes_path = annotated_boxes_path(video)
+    tmp_boxes = boxes_path.with_name(f".{boxes_path.name}.tmp")
+    tmp_boxes.write_text(json.dumps(boxes))
     sidecar = ground_truth_path(video)
     tmp_sidecar = sidecar.with_name(f".{sidecar.name}.tmp")
     tmp_sidecar.write_bytes(npz_bytes(arrays))
     tmp_video.replace(video)
-    tmp_sidecar.replace(sidecar)
-    return SyntheticClip(video, sidecar, n_frames, float(fps), subject, action, camera_id)
+    tmp_boxes.replace(boxes_path)
+    tmp_sidecar.replace(sidecar)  # last: a clip with its ground truth is complete
+    return SyntheticClip(video, sidecar, boxes_path, n_frames, float(fps), subject, action, camera_id)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from stages.infer.boxes import Detection, clip_box, joints_box
+from stages.infer.boxes import Detection, clip_box, joints_box, search_windows
 from stages.infer.tracking import keep_most_confident, track_boxes
 
 
@@ -27,6 +27,15 @@ def test_too_few_confident_joints_lose_the_person_and_boxes_stay_inside_the_imag
     assert joints_box(joints, scores, (640, 480), kpt_thr=0.3) is None
     np.testing.assert_allclose(clip_box(np.array([-20, -5, 700, 300]), 640, 480), [0, 0, 640, 300])
     assert clip_box(np.array([650, 10, 700, 300]), 640, 480) is None  # wholly outside
+
+
+def test_search_windows_tile_the_frame_at_half_steps():
+    windows = search_windows(600, 400)
+    assert len(windows) == 9 + 25
+    np.testing.assert_allclose(windows[0], [0, 0, 300, 200])
+    np.testing.assert_allclose(windows[8], [300, 200, 600, 400])  # the last half-frame window ends at the corner
+    np.testing.assert_allclose(windows[-1], [400, 400 * 2 / 3, 600, 400])
+    assert windows[:, 2].max() == 600 and windows[:, 3].max() == 400 and windows.min() == 0
 
 
 def test_tracks_follow_overlapping_boxes_and_new_people_get_new_ids():

@@ -1,5 +1,7 @@
 """The synthetic test clip: a real mp4 of consecutive motion, and ground truth the video source stores."""
 
+import json
+
 import cv2
 import numpy as np
 
@@ -29,6 +31,11 @@ def test_clip_is_a_video_with_per_frame_ground_truth_that_the_video_source_reads
     step_mm = np.linalg.norm(np.diff(joints_m[:, 0], axis=0), axis=-1) * 1000
     assert (step_mm < 200).all() and step_mm.max() > 1  # consecutive motion, not a slideshow of poses
     assert not np.array_equal(frames[0], frames[5])
+    boxes = json.loads(clip.boxes.read_text())  # mmpose's H36M box of each frame, as stage one crops it
+    assert sorted(boxes, key=int) == [str(k) for k in range(6)]
+    x1, y1, x2, y2 = boxes["2"]
+    assert x1 < part[2, :, 0].min() and x2 > part[2, :, 0].max() and y1 < part[2, :, 1].min()
+    assert abs((x2 - x1) - 1.2 * np.ptp(part[2], axis=0).max()) < 0.01  # square, 1.2 x the joints' extent
 
     source = build_source({"type": "video", "name": "clip", "video": clip.video.name,
                            "annotation": clip.ground_truth.name}, tmp_path)
