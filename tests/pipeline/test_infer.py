@@ -244,3 +244,28 @@ def test_mmdet_person_boxes_make_one_track_per_person(lifter, tmp_path):
                          "--person-config", RTMDET_PERSON, "--person-checkpoint", random)
     assert code == 1 and "no person found in any of its 5 frames by the mmdet detector" in output, output
     assert not (tmp_path / "nobody").exists()
+
+
+@pytest.mark.slow
+def test_no_arguments_run_the_demos_clip_through_the_demos_models(lifter, tmp_path):
+    """`capf infer` with nothing but a demo folder: the demo's recorded models (here the tiny lifter and
+    a saved slim detector), the synthetic clip rendered with its ground truth and annotated boxes."""
+    from stages.detector.topdown import TopdownDetector
+
+    demo = tmp_path / "demo"
+    (demo / "detector").mkdir(parents=True)
+    weights = demo / "detector" / "hrnet_slim.pth"
+    torch.save({"state_dict": TopdownDetector(SLIM_DETECTOR, None, random_init=True).model.state_dict()}, weights)
+    (demo / "detector" / "detector.json").write_text(json.dumps(
+        {"checkpoint": str(weights), "sha256": "0" * 64, "pck": 0.0, "epochs": 0, "config": SLIM_DETECTOR}))
+    (demo / "summary.json").write_text(json.dumps({"step3_full": {"run_dir": str(lifter.parent)}}))
+    code, output = infer("--demo-dir", demo, "--out", tmp_path / "out")
+    assert code == 0, output
+    clip = demo / "infer_clip" / "S9_Walking.54138969.mp4"
+    assert clip.is_file() and clip.with_suffix(".gt.npz").is_file()
+    assert f"from {clip.with_suffix('.boxes.json')}" in output and "48 in 48 of 48 frames" in output
+    assert re.search(r"MPJPE [0-9.]+ mm, P-MPJPE [0-9.]+ mm over 48 frames", output)
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["num_frames"] == 48 and abs(metrics["mpjpe"] - mpjpe_of(output)) < 0.005
+    assert sorted(p.name for p in (tmp_path / "out" / "sampling").iterdir()) == ["frame_0.png", "frame_24.png"]
+    assert (demo / "cache").is_dir()  # the demo's models keep their features in the demo's cache
