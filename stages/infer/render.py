@@ -5,7 +5,8 @@ The 3D panel is a matplotlib ``Figure`` (object API, Agg canvas: headless, no py
 are fixed for the whole clip, so motion is motion and not the axes rescaling: x (the camera's right),
 depth (the camera's forward) and height (up) in millimetres, with a ground plane at height 0 where
 each pose stands on its lowest joint (poses are root-relative; the lifter knows no global position).
-Several people stand side by side, 1.2 m apart, one slot per track.
+Several people of a frame stand side by side, 1.2 m apart, in track order (the axes are as wide as
+the most people any frame has).
 """
 
 from __future__ import annotations
@@ -69,19 +70,13 @@ def draw_2d(image: np.ndarray, preds: Predictions, rows: np.ndarray, height_px: 
 class SkeletonPanel:
     """A fixed 3D axes over a ground plane; ``draw`` renders one frame's poses to BGR pixels."""
 
-    def __init__(self, size_px: int, track_slots: dict[int, int]):
-        self.slots = track_slots
-        n = max(len(track_slots), 1)
-        self.x_half = HALF_WIDTH_MM + PERSON_SPACING_MM * (n - 1) / 2
+    def __init__(self, size_px: int, max_people: int):
+        self.x_half = HALF_WIDTH_MM + PERSON_SPACING_MM * (max(max_people, 1) - 1) / 2
         dpi = 100
         self.figure = Figure(figsize=(size_px / dpi, size_px / dpi), dpi=dpi)
         self.canvas = FigureCanvasAgg(self.figure)
         self.axes = self.figure.add_subplot(projection="3d")
         self.figure.subplots_adjust(left=0, right=1, bottom=0, top=1)
-
-    def _offset(self, track: int) -> float:
-        n = max(len(self.slots), 1)
-        return (self.slots.get(track, 0) - (n - 1) / 2) * PERSON_SPACING_MM
 
     def draw(self, poses_mm: np.ndarray, tracks: np.ndarray, title: str = "") -> np.ndarray:
         """``(P, 17, 3)`` root-relative camera-frame poses -> ``(size, size, 3)`` BGR uint8."""
@@ -90,9 +85,10 @@ class SkeletonPanel:
         x_half = self.x_half
         ground_x, ground_y = np.meshgrid(np.linspace(-x_half, x_half, 2), np.linspace(-HALF_WIDTH_MM, HALF_WIDTH_MM, 2))
         ax.plot_surface(ground_x, ground_y, np.zeros_like(ground_x), color=(0.8, 0.8, 0.8), alpha=0.35, shade=False)
-        for pose, track in zip(poses_mm, tracks):
+        for slot, pose in enumerate(poses_mm[np.argsort(tracks, kind="stable")]):
             # camera (x right, y down, z forward) -> plot (x, depth, height); stand on the lowest joint
-            x, depth, height = pose[:, 0] + self._offset(int(track)), pose[:, 2], -pose[:, 1]
+            offset = (slot - (len(poses_mm) - 1) / 2) * PERSON_SPACING_MM
+            x, depth, height = pose[:, 0] + offset, pose[:, 2], -pose[:, 1]
             height = height - height.min()
             for bone in H36M_BONES:
                 ax.plot(x[list(bone)], depth[list(bone)], height[list(bone)], color=_rgb(_side(bone)), linewidth=2)
@@ -121,12 +117,12 @@ def render_side_by_side(out_path: Path, clip: InputClip, preds: Predictions, *, 
     """Write the side-by-side video (or one PNG when ``out_path`` ends in .png); returns the path."""
     from tqdm import tqdm
 
-    tracks = sorted({int(t) for t in preds.track})
     height = int(clip.sizes_wh[:, 1].max())
     panel_px = _even(min(height, MAX_PANEL_PX))
+    most_people = int(np.bincount(preds.frame).max()) if len(preds) else 1
     # frames of an image folder may differ in size: one canvas width fits the widest
     left_px = max(_even(max(2, round(w * panel_px / h))) for w, h in clip.sizes_wh)
-    panel = SkeletonPanel(panel_px, {t: i for i, t in enumerate(tracks)})
+    panel = SkeletonPanel(panel_px, most_people)
     writer = None
     bar = tqdm(total=len(clip), desc=f"render {Path(out_path).name}", unit="frame", disable=not progress,
                dynamic_ncols=True)

@@ -69,7 +69,7 @@ def write_sampling_picture(path: Path, lifter: Lifter, store_path: Path, records
     crop_list = crops(image_bgr, store.read("affine")[records], lifter.model.input_size_wh)
     levels = lifter.geometry.levels
     rows, cols = len(records), len(levels)
-    figure = Figure(figsize=(2.2 * cols, 2.9 * rows + 0.3), dpi=110)
+    figure = Figure(figsize=(3.0 * cols, 3.9 * rows + 0.3), dpi=110)
     FigureCanvasAgg(figure)
     for r in range(rows):
         for c, level in enumerate(levels):
