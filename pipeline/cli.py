@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from pipeline.config import load_config
+from pipeline.infer import infer
 from pipeline.lift_cli import evaluate, flops, train
 from pipeline.options import CapfGroup, cache_dir_option
 
@@ -48,6 +49,7 @@ def extract(config_path, data_root, checkpoint, random_init, cache_dir, device, 
 main.add_command(train)
 main.add_command(evaluate)
 main.add_command(flops)
+main.add_command(infer)
 
 
 @main.group()

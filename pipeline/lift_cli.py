@@ -77,14 +77,18 @@ def train(config_path, store, data_root, checkpoint, random_init, cache_dir, wor
 @workers_option
 @click.option("--batch-size", type=int, default=None, help="Frames per batch (default: eval.batch_size).")
 @click.option("--quiet", is_flag=True, help="No progress output from extraction.")
+@click.option("--all-frames", is_flag=True,
+              help="Every frame of the store, not the config's test subjects (e.g. the store of a `capf infer` clip).")
 def evaluate(config_path, ckpt, store, data_root, checkpoint, random_init, cache_dir, out_dir, flip_test, device,
-             workers, batch_size, quiet):
+             workers, batch_size, quiet, all_frames):
     """Evaluate a lifter checkpoint on the config's test split; writes metrics.json, table.md and plots."""
     from cache.store import FeatureStore
     from stages.lift.checkpoints import load_checkpoint_file
     from stages.lift.evaluate import evaluate_checkpoint
 
     cfg = load_config(config_path)
+    if all_frames:
+        cfg["data"] = {**cfg.get("data", {}), "test_subjects": None}
     meta = load_checkpoint_file(Path(ckpt)).get("meta", {})
     store_path = resolve_store(cfg, store=store, data_root=data_root, cache_dir=cache_dir, checkpoint=checkpoint,
                                random_init=random_init, recorded=meta.get("store_path"), quiet=quiet)

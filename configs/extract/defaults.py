@@ -12,7 +12,8 @@ detector = dict(
 datasets = dict(
     h36m=dict(type='h36m', name='h36m', annotation='test_h36m_body3d.npz', cameras='cameras.pkl'),
     images=dict(type='images', name='images', boxes=None),
-    video=dict(type='video', name='video', video=None, boxes=None),
+    video=dict(type='video', name='video', video=None, boxes=None,
+               annotation=None),  # ground truth: mmpose H36M npz, one row per frame (stages/synth/clip.py)
     # MPI-INF-3DHP: one entry per layout (the first is the default), each with its own keys.
     mpi_inf_3dhp=dict(
         mmpose=dict(  # mmpose's tools/dataset_converters/preprocess_mpi_inf_3dhp.py output

@@ -84,17 +84,20 @@ def _pingpong(indices: np.ndarray, length: int) -> np.ndarray:
 
 def sequence_motion(spec: SequenceSpec, rng: np.random.Generator, retargeted: np.ndarray | None,
                     lengths_mm: np.ndarray, area_radius_mm: float = 600.0,
-                    modes: tuple[str, ...] | None = None) -> np.ndarray:
+                    modes: tuple[str, ...] | None = None, stride: int | None = None) -> np.ndarray:
     """World joints (n_frames, 17, 3) in mm, z up, resting on the floor, inside the capture area.
 
     Args:
         retargeted: (T, 17, 3) the clip retargeted to this subject (mocap sequences), else None.
         modes: pose-sampler modes of sampled sequences (default: the Human3.6M action's).
+        stride: clip frames per step of a mocap sequence; None draws one (a dataset spreads a
+            sequence over the clip), a video gives clip fps / video fps (real speed).
     """
     n = spec.n_frames
     if retargeted is not None:
         n_clip = retargeted.shape[0]
-        stride = int(rng.integers(1, max(2, n_clip // max(n, 1)) + 1))
+        if stride is None:
+            stride = int(rng.integers(1, max(2, n_clip // max(n, 1)) + 1))
         start = int(rng.integers(0, n_clip))
         joints = retargeted[_pingpong(start + stride * np.arange(n), n_clip)]
     else:
