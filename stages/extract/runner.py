@@ -193,6 +193,7 @@ def run_extraction(request: ExtractRequest) -> ExtractResult:
     started = time.perf_counter()
     plan = plan_extraction(request)
     if plan.path.exists() and FeatureStore.open(plan.path, allow_incomplete=True).is_complete():
+        _add_joint_feats(plan.path, request)  # a store from before joint features gets them (maps only, no detector)
         return ExtractResult(plan.path, len(plan.index), True, 0, 0, time.perf_counter() - started, True)
 
     det_cfg, runtime = request.config["detector"], request.config.get("runtime", {})
@@ -246,11 +247,22 @@ def run_extraction(request: ExtractRequest) -> ExtractResult:
     _barrier()  # every rank's shards are flagged before rank 0 looks
     frames_written = _sum_over_ranks(frames_written)
     complete = store.mark_complete_if_done() if request.rank == 0 else store.done_mask().all()
+    if complete:
+        _add_joint_feats(plan.path, request)
     elapsed = time.perf_counter() - started
     size = store.size_on_disk()
     return ExtractResult(plan.path, len(plan.index), False, len(shards), frames_written, elapsed, complete,
                          bytes_per_frame=size / max(len(plan.index), 1), detector_seconds=detector_seconds,
                          loop_seconds=loop_seconds)
+
+
+def _add_joint_feats(path: Path, request: ExtractRequest) -> None:
+    """Rank 0 samples the finished maps at the joints (``joint_feat/<l>``, stages.lift.joint_feats)."""
+    from stages.lift.joint_feats import ensure_joint_feats
+
+    if request.rank == 0:
+        ensure_joint_feats(path, progress=request.progress)
+    _barrier()
 
 
 def _barrier() -> None:
