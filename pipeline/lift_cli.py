@@ -135,8 +135,9 @@ def train(config_path, store, data_root, checkpoint, random_init, cache_dir, wor
                + (f", best {result.best_checkpoint.name} (val MPJPE {result.best_val_mpjpe:.2f} mm)"
                   if result.best_checkpoint else ""))
     if result.metrics:
-        click.echo(f"MPJPE {result.metrics['mpjpe']:.2f} mm, P-MPJPE {result.metrics['p_mpjpe']:.2f} mm "
-                   f"({result.run_dir / 'metrics.json'})")
+        mpjve = result.metrics.get("mpjve")
+        click.echo(f"MPJPE {result.metrics['mpjpe']:.2f} mm, P-MPJPE {result.metrics['p_mpjpe']:.2f} mm"
+                   + (f", MPJVE {mpjve:.2f} mm" if mpjve is not None else "") + f" ({result.run_dir / 'metrics.json'})")
 
 
 @click.command("eval")
@@ -156,8 +157,9 @@ def evaluate(config_path, ckpt, store, data_root, checkpoint, random_init, cache
     """Evaluate a lifter checkpoint on the config's test split; writes metrics.json, table.md and plots."""
     from cache.store import FeatureStore
     from stages.lift.build import build_lifter, geometry_from_store
-    from stages.lift.dataset import CacheBatchDataset, select_frames
+    from stages.lift.dataset import select_frames
     from stages.lift.evaluate import evaluate as run_evaluation
+    from stages.lift.sequence_dataset import lift_dataset
     from stages.lift.train import (ResumeError, eval_settings, load_checkpoint_file, resolve_amp, resolve_device,
                                    train_settings)
 
@@ -182,8 +184,8 @@ def evaluate(config_path, ckpt, store, data_root, checkpoint, random_init, cache
     torch_device = resolve_device(device)
     model.to(torch_device)
     frames = select_frames(feature_store, cfg.get("data", {}).get("test_subjects"))
-    dataset = CacheBatchDataset(feature_store.path, frames, geometry.names, read_maps=model.context != "none",
-                                in_memory=bool(tcfg["in_memory"]), reader=tcfg["reader"])
+    dataset = lift_dataset(model, feature_store.path, frames, geometry.names, train_cfg=tcfg,
+                           data_cfg=cfg.get("data", {}))
     out = Path(out_dir) if out_dir is not None else Path(ckpt).parent / f"eval_{Path(ckpt).stem}"
     dataset_type = str(cfg.get("dataset", {}).get("type") or feature_store.attrs["key_inputs"]["dataset"])
     result = run_evaluation(
@@ -195,6 +197,7 @@ def evaluate(config_path, ckpt, store, data_root, checkpoint, random_init, cache
         extra={"checkpoint": str(ckpt), "config": _config_name(config_path), "store": str(feature_store.path)})
     metrics = result.metrics
     line = f"MPJPE {metrics['mpjpe']:.2f} mm" + (f", P-MPJPE {metrics['p_mpjpe']:.2f} mm" if "p_mpjpe" in metrics else "")
+    line += f", MPJVE {metrics['mpjve']:.2f} mm" if metrics.get("mpjve") is not None else ""
     click.echo(f"{line} over {len(result.frames)} frames; report in {out}")
 
 
@@ -226,12 +229,17 @@ def flops(config_path, as_json):
     except (ValueError, KeyError) as error:
         raise click.ClickException(f"{config_path}: {error}") from error
     cost = count_cost(model, level_shapes=geometry.level_shapes())
+    temporal = {k: cost[k] for k in ("frames", "flops_per_frame_shared") if k in cost}
     if as_json:
-        click.echo(json.dumps({"params": cost["params"], "flops_per_frame": cost["flops_per_frame"]}))
+        click.echo(json.dumps({"params": cost["params"], "flops_per_frame": cost["flops_per_frame"], **temporal}))
         return
-    click.echo(f"{_config_name(config_path)}: context={model.context}, levels {geometry.names}")
+    click.echo(f"{_config_name(config_path)}: context={model.context}, levels {geometry.names}"
+               + (f", {temporal['frames']} frames per window" if temporal else ""))
     click.echo(f"params          {cost['params']:,}")
-    click.echo(f"FLOPs per frame {cost['flops_per_frame'] / 1e6:.1f} M")
+    click.echo(f"FLOPs per {'output ' if temporal else ''}frame {cost['flops_per_frame'] / 1e6:.1f} M")
+    if temporal:
+        click.echo(f"  (every frame of a video, per-frame encodings shared by the windows: "
+                   f"{temporal['flops_per_frame_shared'] / 1e6:.1f} M per frame)")
     for name, value in cost["breakdown"].items():
         click.echo(f"  {name:22s} {value / 1e6:8.1f} M")
 

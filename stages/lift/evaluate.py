@@ -17,7 +17,7 @@ from torch import nn
 
 from stages.lift.augment import FlipGeometry, flip_back, flip_batch
 from stages.lift.dataset import MM_PER_M, CacheBatchDataset, FrameBatchSampler, make_loader, to_device
-from stages.lift.metrics import evaluate_3dhp, evaluate_h36m, mpjpe, p_mpjpe, root_relative
+from stages.lift.metrics import evaluate_3dhp, evaluate_h36m, mpjpe, p_mpjpe, per_video_errors, root_relative
 from stages.lift.report import write_report
 
 
@@ -29,7 +29,13 @@ def autocast(device: torch.device, amp: str | None):
 
 
 def forward_batch(model: nn.Module, batch: dict) -> torch.Tensor:
-    """``(B, J, 3)`` prediction for a device batch."""
+    """``(B, J, 3)`` prediction for a device batch: the one place a batch meets a model.
+
+    A batch with a ``window`` key holds temporal windows (``stages.lift.sequence_dataset``): the
+    frames' 2D joints and joint features and a ``(B, T)`` index into them; any other holds single
+    frames with their maps (``stages.lift.dataset``)."""
+    if "window" in batch:
+        return model(batch["pose2d"], batch["joint_feats"], batch["window"])
     return model(batch["pose2d"], batch["feats"], batch["ref_px"])
 
 
@@ -64,7 +70,10 @@ def predict(model: nn.Module, loader, *, device: torch.device, flip_test: bool, 
 def compute_metrics(pred_mm: np.ndarray, gt_mm: np.ndarray, labels: dict, dataset_type: str) -> dict:
     """Metrics by dataset kind; inputs ``(N, 17, 3)`` mm, labels from ``LiftInputs.labels``."""
     if "action" in labels and dataset_type not in ("mpi_inf_3dhp", "3dhp"):
-        return evaluate_h36m(pred_mm, gt_mm, list(labels["action"]), labels.get("video"), labels.get("frame"))
+        metrics = evaluate_h36m(pred_mm, gt_mm, list(labels["action"]), labels.get("video"), labels.get("frame"))
+        if "video" in labels and "frame" in labels:
+            metrics["per_video"] = per_video_errors(pred_mm, gt_mm, labels["video"], labels["frame"])
+        return metrics
     pred, gt = root_relative(pred_mm), root_relative(gt_mm)
     errors = np.linalg.norm(pred - gt, axis=-1)
     metrics = {"mpjpe": float(mpjpe(pred, gt).mean()), "p_mpjpe": float(p_mpjpe(pred, gt).mean()),

@@ -52,6 +52,7 @@ from stages.lift.evaluate import autocast, compute_metrics, evaluate, forward_ba
 from stages.lift.model import mpjpe_loss
 from stages.lift.ranks import Ranks
 from stages.lift.report import write_report
+from stages.lift.sequence_dataset import check_store_for, lift_dataset
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +269,7 @@ def train(request: TrainRequest) -> TrainResult:
     # Every check that can fail runs before a run dir, a model or a loader exists.
     store = FeatureStore.open(request.store_path)
     geometry = geometry_from_store(cfg, store, need_targets=True)
+    check_store_for(cfg, store, geometry.names)
     data_cfg = cfg.get("data", {})
     train_frames = select_frames(store, data_cfg.get("train_subjects"))
     val_frames = select_frames(store, data_cfg.get("test_subjects"))
@@ -306,13 +308,12 @@ def train(request: TrainRequest) -> TrainResult:
             _write_config(cfg, run_dir, request, store, ranks.world)
     model = ranks.wrap(core, device)
 
-    read_maps = core.context != "none"
-    datasets = {name: CacheBatchDataset(store.path, frames, geometry.names, read_maps=read_maps,
-                                        in_memory=bool(tcfg["in_memory"]), reader=tcfg["reader"],
-                                        memory_fraction=0.8 / ranks.local_world)  # every rank holds a copy
+    datasets = {name: lift_dataset(core, store.path, frames, geometry.names, train_cfg=tcfg, data_cfg=data_cfg,
+                                   memory_fraction=0.8 / ranks.local_world)  # every rank holds a copy
                 for name, frames in (("train", train_frames), ("val", val_frames))}
     sampler = FrameBatchSampler(len(datasets["train"]), int(tcfg["batch_size"]), shuffle=True, seed=seed,
-                                rank=ranks.rank, world_size=ranks.world)
+                                rank=ranks.rank, world_size=ranks.world,
+                                groups=getattr(datasets["train"], "shuffle_groups", None))
     flip_geometry = FlipGeometry.of(core, exact=bool(tcfg["flip_exact"]))
     meta = {"store_key": store.key, "store_path": str(store.path), "config_name": request.config_name,
             "levels": geometry.names, "model": model_kwargs(cfg, geometry)}
