@@ -43,6 +43,7 @@ help:
 	@echo "make train    CONFIG=configs/capf/… [CACHE_DIR=…] [WORK_DIR=…] [ARGS=\"--max-iters 20\"]"
 	@echo "make eval     CONFIG=configs/capf/… CKPT=work_dirs/…/best.pth"
 	@echo "make ablate   Table 3 steps + Table 4 level subsets on the demo's cache, one markdown table"
+	@echo "              (ARGS='--study temporal --seeds 3': Table 6, PoseFormer and CA-PF-S over 1-81 frames)"
 	@echo "make bench    throughput ratios -> bench/results.json (ARGS=--quick for a smoke run)"
 	@echo "make setup    create .venv and install everything (called by every target)"
 
