@@ -17,7 +17,9 @@ Layout (one store per content key; see DESIGN.md "The cache contract"):
 Every array carries a crc32c checksum per chunk, so `verify` catches flipped bytes. Per-frame arrays
 other than `feat/*` use one chunk per shard, so writers of disjoint shards never touch the same file.
 The store is created under a temporary name and renamed into place, so a reader never sees a store
-without its full metadata; it is `complete` only once every shard is done.
+without its full metadata; it is `complete` only once every shard is done. The `spec` attribute
+(`StoreSpec`: frames, shard size, levels with strides and shapes, joints, joint format, input size,
+compression) is the one record of the layout; readers (cache/readers.py) decode the shards it describes.
 """
 
 from __future__ import annotations
@@ -25,14 +27,18 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import zarr
 import zarr.codecs as codecs
 
 from cache.key import SCHEMA_VERSION, KeyInputs
+
+if TYPE_CHECKING:
+    from cache.readers import FrameReader
 
 COMPRESSIONS = ("none", "blosc-zstd")
 
@@ -61,6 +67,7 @@ class StoreSpec:
     levels: tuple[LevelSpec, ...]
     num_joints: int
     joint_format: str  # "coco17" (the detector's joints) or "h36m17" (external detections)
+    input_size_wh: tuple[int, int]  # the detector's input (crop) size: where kp2d_input and the maps live
     compression: str = "none"
 
     @property
@@ -164,6 +171,25 @@ def create_store(
     return path
 
 
+def copy_store(source: "FeatureStore", path: Path, *, compression: str) -> "FeatureStore":
+    """A complete copy of ``source`` with another compression: the same values in other bytes (what
+    `make bench` compares sizes with). Static and index arrays are carried over too."""
+    spec = replace(source.spec, compression=compression)
+    static = {name: source.read(name) for name in ("bbox", "image_size", "gt3d", "gt2d", "camera", "index/frame")
+              if source.has(name)}
+    tables = {name: (source.read(f"index/{name}"), source.labels(name))
+              for name in ("subject", "action", "video", "camera") if source.has(f"index/{name}")}
+    create_store(path, spec, KeyInputs(**{**source.attrs["key_inputs"],
+                                          "input_size_wh": tuple(source.attrs["key_inputs"]["input_size_wh"])}),
+                 static, tables, attrs={"copied_from": str(source.path)})
+    copy = FeatureStore.open(path, mode="r+", allow_incomplete=True)
+    for shard in range(spec.num_shards):
+        start, stop = spec.shard_bounds(shard)
+        copy.write_shard(shard, {name: np.asarray(source.group[name][start:stop]) for name in shard_array_names(spec)})
+    copy.mark_complete_if_done()
+    return FeatureStore.open(path)
+
+
 class FeatureStore:
     """An opened store: attributes, layout and the zarr arrays (writes go shard by shard)."""
 
@@ -173,6 +199,7 @@ class FeatureStore:
         self.attrs = dict(group.attrs)
         spec = dict(self.attrs["spec"])
         spec["levels"] = tuple(LevelSpec(**level) for level in spec["levels"])
+        spec["input_size_wh"] = tuple(int(v) for v in spec["input_size_wh"])
         self.spec = StoreSpec(**spec)
 
     @classmethod
@@ -246,6 +273,15 @@ class FeatureStore:
 
     def has(self, name: str) -> bool:
         return name in self.group
+
+    def reader(self, level: str, kind: str = "auto") -> "FrameReader":
+        """Random-access frames of ``feat/<level>`` through the fastest reader its layout allows
+        (cache/readers.py); the reader opens files lazily, so it can be handed to forked workers."""
+        from cache.readers import open_reader
+
+        if not self.has(f"feat/{level}"):
+            raise StoreError(f"{self.path}: no feature level {level!r} (it has {[lv.name for lv in self.levels]})")
+        return open_reader(self.path / "feat" / level, kind)
 
     def size_on_disk(self) -> int:
         return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())

@@ -7,35 +7,16 @@ from pathlib import Path
 
 import click
 
-from pipeline.config import default_cache_dir, load_config
+from pipeline.config import load_config
 from pipeline.lift_cli import evaluate, flops, train
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    """Exceptions that mean bad input (reported as one line), imported lazily to keep --help fast."""
-    from cache.store import StoreError
-    from stages.extract.detector import DetectorError
-    from stages.extract.sources import SourceError
-
-    return SourceError, DetectorError, StoreError
+from pipeline.options import CapfGroup, cache_dir_option
 
 
-class _UserErrorGroup(click.Group):
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except _user_errors() as error:
-            raise click.ClickException(str(error)) from error
-
-
-@click.group(cls=_UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.group(cls=CapfGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def main(verbose: bool) -> None:
     """CAPF: offline feature cache + Context-Aware PoseFormer."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-
-
-cache_dir_option = click.option("--cache-dir", type=click.Path(path_type=Path), default=default_cache_dir,
-                                help="Where feature stores live ($CAPF_CACHE_DIR).")
 
 
 @main.command()
@@ -51,18 +32,16 @@ cache_dir_option = click.option("--cache-dir", type=click.Path(path_type=Path), 
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def extract(config_path, data_root, checkpoint, random_init, cache_dir, device, batch_size, workers, max_shards, quiet):
     """Stage one: run the 2D detector over the dataset's frames and write the feature store."""
+    from stages.distributed import process_group, rank_and_world
     from stages.extract.runner import ExtractRequest, run_extraction
 
-    from pipeline.distributed import process_group, rank_and_world
-
-    rank, world = rank_and_world()
+    main = rank_and_world()[0] == 0
     request = ExtractRequest(config=load_config(config_path), data_root=data_root, cache_dir=cache_dir,
                              checkpoint=checkpoint, random_init=random_init, device=device, batch_size=batch_size,
-                             num_workers=workers, rank=rank, world_size=world, max_shards=max_shards,
-                             progress=not quiet and rank == 0)
+                             num_workers=workers, max_shards=max_shards, progress=not quiet and main)
     with process_group():
         result = run_extraction(request)
-    if rank == 0:
+    if main:
         click.echo(result.summary())
 
 
@@ -129,9 +108,20 @@ def cache_joint_feats(store: Path, convention: str, overwrite: bool, quiet: bool
 @click.option("--seed", default=0, help="Everything is deterministic from it.")
 @click.option("--image-size", default="500x500", help="WxH pixels.")
 @click.option("--workers", default=1, help="Rendering processes (the output does not depend on it).")
-def synth(out: Path, train_frames: int, test_frames: int, seed: int, image_size: str, workers: int) -> None:
-    """Render a synthetic Human3.6M (real mocap + sampled poses) in mmpose's annotation layout."""
+@click.option("--layout", type=click.Choice(["h36m", "3dhp"]), default="h36m",
+              help="h36m: mmpose's Human3.6M layout; 3dhp: MPI-INF-3DHP in mmpose's and the official layout.")
+@click.option("--image-scale", default=0.25, help="3dhp: frame size as a fraction of the real 2048x2048 / 1920x1080.")
+def synth(out: Path, train_frames: int, test_frames: int, seed: int, image_size: str, workers: int, layout: str,
+          image_scale: float) -> None:
+    """Render a synthetic Human3.6M or MPI-INF-3DHP (real mocap + sampled poses) in the datasets' layouts."""
     from stages.synth.writer import write_synthetic_h36m
+
+    if layout == "3dhp":
+        from stages.synth.mpi3dhp import describe, write_synthetic_3dhp
+
+        meta = write_synthetic_3dhp(out, n_train=train_frames, n_test=test_frames, seed=seed, image_scale=image_scale,
+                                    workers=workers)
+        return click.echo(describe(meta, out))
 
     width, height = (int(v) for v in image_size.lower().split("x"))
     meta = write_synthetic_h36m(out, n_train=train_frames, n_test=test_frames, seed=seed,
@@ -151,7 +141,7 @@ def synth(out: Path, train_frames: int, test_frames: int, seed: int, image_size:
 def train_detector_command(config_path: str, data_root: Path, work_dir: Path, epochs: int | None,
                            workers: int | None) -> None:
     """Train a 2D detector with mmpose's own Runner (the demo's detector); prints checkpoint, sha256, PCK."""
-    from stages.detector.train import train_detector
+    from stages.detector.training import train_detector
 
     result = train_detector(config_path, data_root, work_dir, max_epochs=epochs, workers=workers)
     click.echo(f"detector: {result.checkpoint} sha256 {result.sha256} PCK@0.05 {result.pck:.3f} "

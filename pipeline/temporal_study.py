@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from pipeline.experiments import echo, train_and_record
+from pipeline.model_records import echo, train_and_record
 
 MODELS = {"PoseFormer": "poseformer", "CA-PF-S": "capf_s"}  # row label -> config file prefix
 FRAMES = (1, 3, 9, 27, 81)

@@ -2,7 +2,7 @@
 
 One ``__getitem__`` call returns a whole batch: a ``FrameBatchSampler`` yields sorted position
 batches, and the dataset reads only those frames of every level (fp16) through the fastest reader
-the store's layout allows (``stages.lift.readers``). Small per-frame arrays (2D joints, image
+the store's layout allows (``FeatureStore.reader``, cache/readers.py). Small per-frame arrays (2D joints, image
 sizes, 3D targets, labels) are read once, converted and normalised in ``lift_inputs`` (the one
 place where the store's joint format and the DESIGN's normalisation are applied) and shared by
 forked DataLoader workers. With ``in_memory=True`` the chosen levels of the chosen frames are read
@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cache.store import FeatureStore, StoreError
 from stages.lift.joints import ROOT_JOINT, as_h36m17, normalise_screen_coordinates
-from stages.lift.readers import TensorstoreReader, available_memory_bytes, open_reader
+from cache.readers import TensorstoreReader, available_memory_bytes
 
 MM_PER_M = 1000.0
 
@@ -46,10 +46,6 @@ class LiftInputs:
     labels: dict[str, np.ndarray] = field(default_factory=dict)  # action/video/subject names, frame numbers
 
 
-def joint_format(store: FeatureStore) -> str:
-    return str(store.attrs.get("joint_format", store.spec.joint_format))
-
-
 def lift_inputs(store: FeatureStore, frames: np.ndarray) -> LiftInputs:
     """Read and prepare the small arrays of ``frames``.
 
@@ -62,7 +58,7 @@ def lift_inputs(store: FeatureStore, frames: np.ndarray) -> LiftInputs:
     kp2d = store.read("kp2d")[frames].astype(np.float32)
     ref_px = store.read("kp2d_input")[frames].astype(np.float32)
     try:
-        kp2d, ref_px = as_h36m17(kp2d, joint_format(store)), as_h36m17(ref_px, joint_format(store))
+        kp2d, ref_px = as_h36m17(kp2d, store.spec.joint_format), as_h36m17(ref_px, store.spec.joint_format)
     except ValueError as error:
         raise StoreError(f"{store.path}: {error}") from error
     sizes = store.read("image_size")[frames].astype(np.int64)
@@ -75,7 +71,7 @@ def lift_inputs(store: FeatureStore, frames: np.ndarray) -> LiftInputs:
         gt = store.read("gt3d")[frames].astype(np.float32)
         target = ((gt - gt[:, ROOT_JOINT:ROOT_JOINT + 1]) / MM_PER_M).astype(np.float32)
     labels: dict[str, np.ndarray] = {}
-    for name in ("subject", "action", "video", "camera"):
+    for name in ("subject", "action", "video", "camera", "sequence", "activity", "scene"):  # scene...: 3DHP
         if store.has(f"index/{name}"):
             codes = store.read(f"index/{name}")[frames]
             labels[name] = np.asarray(store.labels(name), dtype=object)[codes]
@@ -190,7 +186,7 @@ class CacheBatchDataset(Dataset):
         level_names: ``feat/<name>`` levels to read, in the model's order.
         read_maps: False for ``context="none"`` (the maps are never read).
         in_memory: read the levels of all ``frames`` into RAM once (error if they do not fit).
-        reader: ``stages.lift.readers`` kind for the lazy path.
+        reader: ``cache.readers`` kind for the lazy path.
     """
 
     def __init__(self, store_path: Path, frames: np.ndarray, level_names: Sequence[str], *,
@@ -201,7 +197,7 @@ class CacheBatchDataset(Dataset):
         self.inputs = lift_inputs(store, frames)
         self.level_names = list(level_names) if read_maps else []
         self.level_shapes = [tuple(store.group[f"feat/{n}"].shape[1:]) for n in self.level_names]
-        self.readers = [open_reader(self.store_path / "feat" / n, reader) for n in self.level_names]
+        self.readers = [store.reader(n, reader) for n in self.level_names]
         self.memory: list[np.ndarray] | None = None
         if in_memory and self.level_names:
             self.memory = self._load_into_memory(store.spec.shard_frames, memory_fraction)

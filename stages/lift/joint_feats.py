@@ -36,7 +36,7 @@ import zarr
 
 from cache.store import FeatureStore, StoreError, chunk_compressors
 from stages.lift.joints import as_h36m17
-from stages.lift.readers import open_reader
+from cache.readers import open_reader
 from stages.lift.sampling import INITIAL_SAMPLE_PADDING, REF_CONVENTIONS, sample_joint_features
 
 GROUP = "joint_feat"

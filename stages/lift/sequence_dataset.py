@@ -30,7 +30,7 @@ from torch.utils.data import Dataset
 from cache.store import FeatureStore, StoreError
 from stages.lift.dataset import CacheBatchDataset, LiftInputs, lift_inputs
 from stages.lift.joint_feats import GROUP, require_joint_feats
-from stages.lift.readers import available_memory_bytes, open_reader
+from cache.readers import available_memory_bytes, open_reader
 from stages.lift.sequences import chunks, group_videos, windows
 from stages.lift.temporal import TemporalPoseFormer
 
@@ -57,7 +57,7 @@ class SequenceDataset(Dataset):
         frame_step: frame-number step of consecutive frames (``stages.lift.sequences``).
         window_chunk: consecutive targets per training shuffle unit.
         in_memory: read the joint features of all ``frames`` into RAM once.
-        reader: ``stages.lift.readers`` kind for lazy reads.
+        reader: ``cache.readers`` kind for lazy reads.
     """
 
     def __init__(self, store_path: Path, frames: np.ndarray, level_names: Sequence[str], *, window_frames: int,

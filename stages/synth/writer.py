@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import pickle
 import shutil
 import time
@@ -38,6 +37,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cache.atomic import write_bytes_atomic
 from stages.synth.cameras import make_subject_cameras, project, world_to_camera
 from stages.synth.coco import coco_annotation, coco_categories, h36m_to_coco_3d
 from stages.synth.face import HEAD_RADIUS_MM, face_landmarks
@@ -105,7 +105,7 @@ def _in_view(joints_cam_mm: np.ndarray, camera: dict, margin_frac: float = 0.02)
                 and (uv[:, 1] >= my).all() and (uv[:, 1] <= camera["h"] - 1 - my).all())  # fmt: skip
 
 
-def _frame_in_view(world_mm: np.ndarray, cameras: list[dict], first: int) -> tuple[int, np.ndarray, bool]:
+def frame_in_view(world_mm: np.ndarray, cameras: list[dict], first: int) -> tuple[int, np.ndarray, bool]:
     """Pick a camera (preferably ``first``) and pull the body towards the area's centre until it fits.
 
     Returns (camera index, joints in that camera's frame in mm, whether it fits).
@@ -123,7 +123,7 @@ def _frame_in_view(world_mm: np.ndarray, cameras: list[dict], first: int) -> tup
 
 
 def _video_in_view(world_mm: np.ndarray, cameras: list[dict], first: int) -> tuple[int, np.ndarray, bool]:
-    """:func:`_frame_in_view` for a whole video: one camera and one shift for every frame, so the
+    """:func:`frame_in_view` for a whole video: one camera and one shift for every frame, so the
     motion stays continuous. ``(F, 17, 3)`` world mm -> (camera index, ``(F, 17, 3)`` camera mm, fits)."""
     centre_xy = world_mm[:, 0, :2].mean(axis=0)
     for attempt in range(len(cameras)):
@@ -163,7 +163,7 @@ def _plan_split(split: str, subjects: tuple[str, ...], n_frames: int, seed: int,
         else:
             placed = []
             for step in range(spec.n_frames):
-                k, cam_mm, ok = _frame_in_view(world[step], cams, step + spec.index)
+                k, cam_mm, ok = frame_in_view(world[step], cams, step + spec.index)
                 if not ok:
                     raise RuntimeError(f"{spec.subject} {spec.action_name} frame {step}: no camera sees the body")
                 ann.n_camera_fallbacks += int(k != (step + spec.index) % len(cams))
@@ -211,12 +211,6 @@ def box_center_scale(part_px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (lo + hi) / 2.0, BOX_PADDING * (hi - lo).max(axis=1) / 200.0
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     """An ``np.load``-able npz with fixed zip timestamps, so equal arrays give equal bytes."""
     buf = io.BytesIO()
@@ -253,7 +247,7 @@ def _coco_json(ann: SplitAnnotations, boxes: list[tuple[list[float], float]], im
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def _mocap_digest(mocap_dir: Path) -> str:
+def mocap_digest(mocap_dir: Path) -> str:
     h = hashlib.sha256()
     for name in MOCAP_CLIPS:
         h.update(name.encode())
@@ -296,7 +290,7 @@ def write_synthetic_h36m(out_dir: Path, *, n_train: int, n_test: int, seed: int 
     mocap_dir = Path(mocap_dir) if mocap_dir is not None else default_mocap_dir()
     image_size = (int(image_size[0]), int(image_size[1]))
     params = {"generator": GENERATOR_VERSION, "seed": int(seed), "n_train": int(n_train), "n_test": int(n_test),
-              "image_size": list(image_size), "jpeg_quality": JPEG_QUALITY, "mocap_sha256": _mocap_digest(mocap_dir)}  # fmt: skip
+              "image_size": list(image_size), "jpeg_quality": JPEG_QUALITY, "mocap_sha256": mocap_digest(mocap_dir)}  # fmt: skip
     meta_path = out_dir / "meta.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
@@ -314,13 +308,13 @@ def write_synthetic_h36m(out_dir: Path, *, n_train: int, n_test: int, seed: int 
         "train": _plan_split("train", TRAIN_SUBJECTS, n_train, seed, out_dir, cameras, clips, retarget_cache),
         "test": _plan_split("test", TEST_SUBJECTS, n_test, seed, out_dir, cameras, clips, retarget_cache),
     }
-    boxes = {split: _render_all(ann.jobs, seed, image_size, progress, workers, split) for split, ann in splits.items()}
+    boxes = {split: render_all(ann.jobs, seed, image_size, progress, workers, split) for split, ann in splits.items()}
     render_s = time.perf_counter() - started
 
     for split, ann in splits.items():
-        _write_bytes_atomic(out_dir / f"{split}_h36m_body3d.npz", npz_bytes(_annotation_arrays(ann)))
-        _write_bytes_atomic(out_dir / f"{split}_coco.json", _coco_json(ann, boxes[split], image_size))
-    _write_bytes_atomic(out_dir / "cameras.pkl", pickle.dumps(cameras, protocol=4))
+        write_bytes_atomic(out_dir / f"{split}_h36m_body3d.npz", npz_bytes(_annotation_arrays(ann)))
+        write_bytes_atomic(out_dir / f"{split}_coco.json", _coco_json(ann, boxes[split], image_size))
+    write_bytes_atomic(out_dir / "cameras.pkl", pickle.dumps(cameras, protocol=4))
 
     meta = {
         "generator": GENERATOR_VERSION,
@@ -339,16 +333,17 @@ def write_synthetic_h36m(out_dir: Path, *, n_train: int, n_test: int, seed: int 
                         "scale": "box side / 200, side = 1.2 x joint extent", "coco_file_name": "relative to out_dir",
                         "left_right_colours": "left limbs warm, right limbs cool: do not flip-augment the detector"},  # fmt: skip
     }
-    _write_bytes_atomic(meta_path, json.dumps(meta, indent=1, sort_keys=True).encode())
+    write_bytes_atomic(meta_path, json.dumps(meta, indent=1, sort_keys=True).encode())
     if progress:
         n = n_train + n_test
         print(f"synthetic H36M: {n} frames in {render_s:.1f} s ({n / max(render_s, 1e-9):.1f} frames/s) -> {out_dir}")
     return meta
 
 
-def _render_all(jobs: list[FrameJob], seed: int, image_size: tuple[int, int], progress: bool, workers: int,
-                desc: str) -> list[tuple[list[float], float]]:
-    """Render jobs in order (optionally over processes, in chunks); results keep the jobs' order."""
+def render_all(jobs: list, seed: int, image_size: tuple[int, int], progress: bool, workers: int,
+                desc: str, render_chunk=_render_chunk) -> list:
+    """Render jobs in order (optionally over processes, in chunks); results keep the jobs' order.
+    render_chunk: a module-level function of (jobs, seed, image_size) -> results (picklable)."""
     chunk = max(1, min(32, -(-len(jobs) // (4 * max(workers, 1)))))
     chunks = [(jobs[i : i + chunk], seed, image_size) for i in range(0, len(jobs), chunk)]
     bar = None
@@ -359,13 +354,13 @@ def _render_all(jobs: list[FrameJob], seed: int, image_size: tuple[int, int], pr
     out: list[tuple[list[float], float]] = []
     if workers > 1 and len(chunks) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for result in pool.map(_render_chunk, chunks):
+            for result in pool.map(render_chunk, chunks):
                 out.extend(result)
                 if bar is not None:
                     bar.update(len(result))
     else:
         for c in chunks:
-            result = _render_chunk(c)
+            result = render_chunk(c)
             out.extend(result)
             if bar is not None:
                 bar.update(len(result))

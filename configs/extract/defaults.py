@@ -1,0 +1,36 @@
+# The one source of stage one's defaults: every extract config is completed from these sections
+# (stages/extract/settings.py), and a key that is not here is refused with the nearest known key.
+# Not a config to run: it names no detector or dataset of its own.
+detector = dict(
+    name=None,               # readable part of the store's name (default: the mmpose config's stem)
+    config=None,             # mmpose top-down config: a path, or mmpose::<path inside the mmpose package>
+    checkpoint_sha256=None,  # the checkpoint's sha256: verified before any work when set
+    flip_test=False,         # the detector's own flip test for its 2D joints (features: the unflipped pass)
+    seed=0,                  # weights seed for --random-init smoke runs only
+)
+# `dataset.type` picks a frame source; each type has its own keys.
+datasets = dict(
+    h36m=dict(type='h36m', name='h36m', annotation='test_h36m_body3d.npz', cameras='cameras.pkl'),
+    images=dict(type='images', name='images', boxes=None),
+    video=dict(type='video', name='video', video=None, boxes=None),
+    # MPI-INF-3DHP: one entry per layout (the first is the default), each with its own keys.
+    mpi_inf_3dhp=dict(
+        mmpose=dict(  # mmpose's tools/dataset_converters/preprocess_mpi_inf_3dhp.py output
+            type='mpi_inf_3dhp', name='mpi_inf_3dhp', layout='mmpose',
+            annotation=['annotations/mpi_inf_3dhp_train.npz', 'annotations/mpi_inf_3dhp_test_valid.npz'],
+            cameras=['annotations/cameras_train.pkl', 'annotations/cameras_test.pkl'],
+            images='images',      # folder of the npz's imgname files
+            activities=None),     # official test-set folder (TS<n>/annot_data.mat): activities of test frames
+        official=dict(  # the official test set as it ships (DATA_ROOT = mpi_inf_3dhp_test_set)
+            type='mpi_inf_3dhp', name='mpi_inf_3dhp', layout='official',
+            annotation=['TS1/annot_data.mat', 'TS2/annot_data.mat', 'TS3/annot_data.mat', 'TS4/annot_data.mat',
+                        'TS5/annot_data.mat', 'TS6/annot_data.mat'],
+            cameras=None,         # None: the calibration table in code; or mmpose's cameras_test.pkl
+            joints_3d='univ_annot3'),  # or 'annot3'; enters the cache key
+    ),
+)
+# source: 'detector' (its COCO-17 joints), 'external' with file= (relative to DATA_ROOT), or
+# 'ground_truth' (the dataset's own 2D labels: the paper's MPI-INF-3DHP setting)
+kp2d = dict(source='detector', file=None)
+cache = dict(shard_frames=256, compression='none')  # or 'blosc-zstd' (~0.6x bytes, slower random reads)
+runtime = dict(batch_size=32, num_workers=2, device='auto')
