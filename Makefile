@@ -44,6 +44,7 @@ help:
 	@echo "make eval     CONFIG=configs/capf/… CKPT=work_dirs/…/best.pth"
 	@echo "make infer    [INPUT=video|folder|image] [LIFT_CONFIG=… CKPT=… CHECKPOINT=…] (none: the demo's clip)"
 	@echo "make ablate   Table 3 steps + Table 4 level subsets on the demo's cache, one markdown table"
+	@echo "              (ARGS='--study temporal --seeds 3': Table 6, PoseFormer and CA-PF-S over 1-81 frames)"
 	@echo "make bench    throughput ratios -> bench/results.json (ARGS=--quick for a smoke run)"
 	@echo "make setup    create .venv and install everything (called by every target)"
 

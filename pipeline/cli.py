@@ -90,6 +90,19 @@ def cache_verify(store: Path) -> None:
     click.echo(f"{store}: ok ({report.chunks_read} chunks verified)")
 
 
+@cache.command("joint-feats")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--convention", type=click.Choice(["mmpose", "authors"]), default="mmpose",
+              help="The lifters' ref_convention the samples must match.")
+@click.option("--overwrite", is_flag=True, help="Recompute even if the store has them.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def cache_joint_feats(store: Path, convention: str, overwrite: bool, quiet: bool) -> None:
+    """Add joint_feat/<level> to STORE: its maps sampled at the lifter's joints (no detector run)."""
+    from stages.lift.joint_feats import write_joint_feats
+
+    click.echo(write_joint_feats(store, convention=convention, overwrite=overwrite, progress=not quiet).summary())
+
+
 @main.command()
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Dataset folder to write (mmpose H36M layout).")
 @click.option("--train-frames", default=2400, help="Frames of the train subjects (S1, S5, S6, S7, S8).")
@@ -186,10 +199,20 @@ def demo(work_dir, train_frames, test_frames, detector_epochs, lift_epochs) -> N
 @click.option("--store", type=click.Path(path_type=Path), default=None,
               help="Run on this store instead of the demo's cache (then pass --config for each model).")
 @click.option("--config", "configs", multiple=True, help="A lift config to include (repeatable; default: the demo's set).")
-def ablate(work_dir, train_frames, test_frames, detector_epochs, lift_epochs, store, configs) -> None:
-    """Every ablation of the paper (Table 3 steps, Table 4 levels) on one cache; one markdown table."""
-    from pipeline.demo import ABLATION_CONFIGS, DemoSettings, run_ablation
+@click.option("--study", type=click.Choice(["paper", "temporal"]), default="paper",
+              help="paper: Table 3 steps and Table 4 levels; temporal: Table 6 (PoseFormer and CA-PF-S, 1-81 frames).")
+@click.option("--seeds", default=1, help="Seeds per model for --study temporal (0, 1, ...): mean ± std.")
+def ablate(work_dir, train_frames, test_frames, detector_epochs, lift_epochs, store, configs, study, seeds) -> None:
+    """Every ablation of the paper (Table 3 steps, Table 4 levels; or --study temporal: Table 6) on one cache."""
+    from pipeline.demo import ABLATION_CONFIGS, DemoSettings, run_ablation, study_store
 
+    settings = DemoSettings(work_dir=work_dir, train_frames=train_frames, test_frames=test_frames,
+                            detector_epochs=detector_epochs, lift_epochs=lift_epochs)
+    if study == "temporal":
+        from pipeline.temporal_study import run_temporal_study
+
+        store_path, store_key = study_store(settings, store)
+        run_temporal_study(store_path, store_key, work_dir, seeds=range(seeds), epochs=lift_epochs)
+        return
     chosen = {Path(c).stem: c for c in configs} if configs else dict(ABLATION_CONFIGS)
-    run_ablation(DemoSettings(work_dir=work_dir, train_frames=train_frames, test_frames=test_frames,
-                              detector_epochs=detector_epochs, lift_epochs=lift_epochs), chosen, store)
+    run_ablation(settings, chosen, store)

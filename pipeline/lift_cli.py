@@ -62,8 +62,9 @@ def train(config_path, store, data_root, checkpoint, random_init, cache_dir, wor
                + (f", best {result.best_checkpoint.name} (val MPJPE {result.best_val_mpjpe:.2f} mm)"
                   if result.best_checkpoint else ""))
     if result.metrics:
-        click.echo(f"MPJPE {result.metrics['mpjpe']:.2f} mm, P-MPJPE {result.metrics['p_mpjpe']:.2f} mm "
-                   f"({result.run_dir / 'metrics.json'})")
+        mpjve = result.metrics.get("mpjve")
+        click.echo(f"MPJPE {result.metrics['mpjpe']:.2f} mm, P-MPJPE {result.metrics['p_mpjpe']:.2f} mm"
+                   + (f", MPJVE {mpjve:.2f} mm" if mpjve is not None else "") + f" ({result.run_dir / 'metrics.json'})")
 
 
 @click.command("eval", cls=CapfCommand)
@@ -99,7 +100,8 @@ def evaluate(config_path, ckpt, store, data_root, checkpoint, random_init, cache
     result = evaluate_checkpoint(cfg, Path(ckpt), store_path, out_dir=out, device=device, workers=workers,
                                  batch_size=batch_size, flip_test=flip_test, title=Path(config_path).stem)
     metrics = result.metrics
-    click.echo(f"MPJPE {metrics['mpjpe']:.2f} mm, P-MPJPE {metrics['p_mpjpe']:.2f} mm over {len(result.frames)} "
+    mpjve = f", MPJVE {metrics['mpjve']:.2f} mm" if metrics.get("mpjve") is not None else ""
+    click.echo(f"MPJPE {metrics['mpjpe']:.2f} mm, P-MPJPE {metrics['p_mpjpe']:.2f} mm{mpjve} over {len(result.frames)} "
                f"frames; report in {out}")
 
 
@@ -125,11 +127,16 @@ def flops(config_path, as_json):
     except (ValueError, KeyError) as error:
         raise click.ClickException(f"{config_path}: {error}") from error
     cost = count_cost(model, level_shapes=geometry.level_shapes())
+    temporal = {k: cost[k] for k in ("frames", "flops_per_frame_shared") if k in cost}
     if as_json:
-        click.echo(json.dumps({"params": cost["params"], "flops_per_frame": cost["flops_per_frame"]}))
+        click.echo(json.dumps({"params": cost["params"], "flops_per_frame": cost["flops_per_frame"], **temporal}))
         return
-    click.echo(f"{Path(config_path).stem}: context={model.context}, levels {geometry.names}")
+    click.echo(f"{Path(config_path).stem}: context={model.context}, levels {geometry.names}"
+               + (f", {temporal['frames']} frames per window" if temporal else ""))
     click.echo(f"params          {cost['params']:,}")
-    click.echo(f"FLOPs per frame {cost['flops_per_frame'] / 1e6:.1f} M")
+    click.echo(f"FLOPs per {'output ' if temporal else ''}frame {cost['flops_per_frame'] / 1e6:.1f} M")
+    if temporal:
+        click.echo(f"  (every frame of a video, per-frame encodings shared by the windows: "
+                   f"{temporal['flops_per_frame_shared'] / 1e6:.1f} M per frame)")
     for name, value in cost["breakdown"].items():
         click.echo(f"  {name:22s} {value / 1e6:8.1f} M")

@@ -134,6 +134,22 @@ def h36m17_to_mpi3dhp17(kp: ArrayLike) -> ArrayLike:
     return kp[..., list(H36M_TO_MPI3DHP), :]
 
 
+JOINT_FORMATS = ("coco17", "h36m17")  # what a store's 2D source can be: the detector's, or external H36M
+
+
+def as_h36m17(kp: ArrayLike, joint_format: str) -> ArrayLike:
+    """Joints of a store's 2D source in the lifter's H36M-17 layout.
+
+    ``"coco17"`` (the detector's own joints) goes through :func:`coco17_to_h36m17`; ``"h36m17"``
+    (external detections, already in that order) is returned as is.
+    """
+    if joint_format == "coco17":
+        return coco17_to_h36m17(kp)
+    if joint_format == "h36m17":
+        return kp
+    raise ValueError(f"unknown joint format {joint_format!r}; expected one of {JOINT_FORMATS}")
+
+
 def flip_joints(kp: ArrayLike, *, width: float | None = None) -> ArrayLike:
     """Mirror joints horizontally and swap left/right labels (H36M-17 layout).
 

@@ -196,6 +196,27 @@ def mpjve(pred_mm, gt_mm, video_ids, frame_numbers, frame_step: int = 1) -> floa
     return float(err.mean()) if err.size else None
 
 
+def per_video_errors(pred_mm, gt_mm, video_ids, frame_numbers, frame_step: int = 1) -> dict[str, dict]:
+    """MPJPE and MPJVE of each video, its frames taken in frame order (root-relative, mm).
+
+    `(N, J, 3)` x 2, `(N,)` video names, `(N,)` frame numbers -> {video: {mpjpe, mpjve,
+    num_frames, first_frame, last_frame}}, videos sorted by name; mpjve is None for a video
+    without two consecutive frames.
+    """
+    pred, gt = root_relative(pred_mm), root_relative(gt_mm)
+    videos = np.asarray(video_ids).astype(str)
+    frames = np.asarray(frame_numbers).astype(np.int64)
+    per_frame = joint_errors(pred, gt, "none").mean(axis=1)
+    out = {}
+    for name in np.unique(videos):
+        rows = np.flatnonzero(videos == name)
+        rows = rows[np.argsort(frames[rows], kind="stable")]
+        velocity = mpjve(pred[rows], gt[rows], np.zeros(len(rows)), frames[rows], frame_step)
+        out[str(name)] = {"mpjpe": float(per_frame[rows].mean()), "mpjve": velocity, "num_frames": int(len(rows)),
+                          "first_frame": int(frames[rows[0]]), "last_frame": int(frames[rows[-1]])}
+    return out
+
+
 # --------------------------------------------------------------------------- PCK / AUC
 
 def pck3d(pred_mm, gt_mm, threshold_mm: float = PCK_THRESHOLD_MM) -> float:

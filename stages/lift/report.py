@@ -86,7 +86,18 @@ def format_h36m_table(metrics: Mapping) -> str:
     if metrics.get("mpjve") is not None:
         notes.append(f"MPJVE {_fmt(metrics['mpjve'])} mm/frame (mean over actions), "
                      f"{_fmt(metrics.get('mpjve_frame_weighted'))} frame-weighted.")
+    if metrics.get("per_video"):
+        notes.append(format_per_video_table(metrics["per_video"]))
     return "\n".join(lines) + "\n\n" + "\n\n".join(notes) + "\n"
+
+
+def format_per_video_table(per_video: Mapping[str, Mapping]) -> str:
+    """One row per video (its frames in frame order): frames, MPJPE, MPJVE (`per_video_errors`)."""
+    lines = ["| Video | Frames | MPJPE (mm) | MPJVE (mm/frame) |", "|:---|---:|---:|---:|"]
+    for name, row in per_video.items():
+        lines.append(f"| {name} | {row['first_frame']}-{row['last_frame']} ({row['num_frames']}) | "
+                     f"{_fmt(row['mpjpe'])} | {_fmt(row['mpjve'], 2)} |")
+    return "\n".join(lines)
 
 
 SCENE_ABBREV: dict[str, str] = {"green screen": "GS", "no green screen": "noGS", "outdoor": "Outdoor"}

@@ -29,6 +29,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 REF_CONVENTIONS = ("mmpose", "authors")
+# Padding of the initial samples at the joints (the context tokens and the cache's ``joint_feat``):
+# the authors' code samples them with zero padding; the mmpose convention repeats the border.
+INITIAL_SAMPLE_PADDING = {"mmpose": "border", "authors": "zeros"}
 
 
 def ref_px_to_grid(ref_px: Tensor, *, level_hw: Sequence[tuple[int, int]],

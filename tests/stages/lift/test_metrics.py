@@ -9,7 +9,7 @@ from scipy.spatial.transform import Rotation
 
 from stages.lift.metrics import (
     AUC_THRESHOLDS_MM, H36M_ACTIONS, action_of, auc3d, consecutive_pairs, evaluate_3dhp,
-    evaluate_h36m, mpjpe, mpjve, n_mpjpe, p_mpjpe, pck3d, procrustes_align,
+    evaluate_h36m, mpjpe, mpjve, n_mpjpe, p_mpjpe, pck3d, per_video_errors, procrustes_align,
 )
 
 H36M_NPZ = Path(__file__).resolve().parents[3].parent / "shared/data/h36m/test_h36m_body3d.npz"
@@ -203,6 +203,21 @@ def test_mpjve_pairs_only_consecutive_frames_of_one_video():
     m = evaluate_h36m(pred, gt, ["Walking"] * 7, videos, frames, already_root_relative=True)
     assert m["mpjve"] == pytest.approx(10.0)
     assert m["per_action"]["Walking"]["mpjve"] == pytest.approx(10.0)
+
+
+def test_per_video_errors_in_frame_order():
+    videos = np.array(["b", "a", "a", "b", "a", "b"])
+    frames = np.array([1, 2, 0, 0, 1, 3])  # shuffled; b has 0, 1 and 3 (a gap)
+    gt = np.zeros((6, 17, 3))
+    pred = gt.copy()
+    pred[:, 1:, 0] = frames[:, None] * 4.0 + (videos == "b")[:, None] * 2.0  # non-root joints drift 4 mm/frame
+    out = per_video_errors(pred, gt, videos, frames)
+    assert list(out) == ["a", "b"]
+    assert out["a"] == {"mpjpe": pytest.approx(16 / 17 * 4.0), "mpjve": pytest.approx(16 / 17 * 4.0),
+                        "num_frames": 3, "first_frame": 0, "last_frame": 2}
+    assert out["b"]["mpjve"] == pytest.approx(16 / 17 * 4.0)  # only the 0 -> 1 pair: 3 follows a gap
+    assert out["b"]["mpjpe"] == pytest.approx(16 / 17 * (2 + 6 + 14) / 3)
+    assert per_video_errors(pred[:1], gt[:1], ["x"], [0])["x"]["mpjve"] is None
 
 
 # --------------------------------------------------------------------------- MPI-INF-3DHP
