@@ -8,6 +8,7 @@ uninterrupted one saw and writes byte-identical arrays.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -224,6 +225,10 @@ def run_extraction(request: ExtractRequest) -> ExtractResult:
     outputs: list[dict] = []
     progress = _progress(total, request.progress, plan.path.name)
     loop_started = time.perf_counter()
+    # The loader forks its workers when iterated: collect cyclic garbage first, so no dead object
+    # with a finaliser (e.g. an earlier DataLoader iterator, as mmengine's Runner leaves one behind)
+    # is copied into the workers and finalised there, outside the process that owns it.
+    gc.collect()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-writer") as writer:
         for frames, batch in zip(batches, loader):
             tick = time.perf_counter()
