@@ -3,6 +3,8 @@
 Layout (one store per content key; see DESIGN.md "The cache contract"):
 
     feat/<l>     (N, C_l, H_l, W_l) float16  inner chunk = 1 frame, shard = `shard_frames` frames
+                 (uint8 codes when `spec.feature_dtype == "int8"`, see cache/quantize.py)
+    feat_scale/<l> (N, C_l, 2) float32       int8 stores only: (offset, step) per frame and channel
     kp2d         (N, J, 2) float32           2D joints in image pixels (the configured 2D source)
     kp2d_input   (N, J, 2) float32           the same joints in detector-input pixels
     score        (N, J) float32              joint confidence
@@ -33,8 +35,11 @@ import zarr
 import zarr.codecs as codecs
 
 from cache.key import SCHEMA_VERSION, KeyInputs
+from cache.quantize import quantize_uint8, scale_array_name, storage_dtype
 
 COMPRESSIONS = ("none", "blosc-zstd")
+QUANTIZATION_NOTE = ("uint8 codes, affine per (frame, channel): x = offset + step * code, (offset, step) "
+                     "in feat_scale/<l>")
 
 
 class StoreError(RuntimeError):
@@ -62,6 +67,7 @@ class StoreSpec:
     num_joints: int
     joint_format: str  # "coco17" (the detector's joints) or "h36m17" (external detections)
     compression: str = "none"
+    feature_dtype: str = "float16"  # or "int8" (cache/quantize.py); part of the content key
 
     @property
     def num_shards(self) -> int:
@@ -115,17 +121,24 @@ def create_store(
     group = zarr.open_group(tmp, mode="w")
     n, shard = spec.num_frames, spec.shard_frames
     compressors = _compressors(spec.compression)
+    quantized = spec.feature_dtype != "float16"
     for level in spec.levels:
         group.create_array(
             f"feat/{level.name}",
             shape=(n, level.channels, level.height, level.width),
             chunks=(1, level.channels, level.height, level.width),
             shards=(shard, level.channels, level.height, level.width),
-            dtype="float16",
+            dtype=storage_dtype(spec.feature_dtype),
             compressors=compressors,
             fill_value=0,
-            attributes={"stride": level.stride, "channels": level.channels},
+            attributes={"stride": level.stride, "channels": level.channels,
+                        **({"quantization": QUANTIZATION_NOTE} if quantized else {})},
         )
+        if quantized:  # same sharding as the codes: one frame's scales are one small chunk
+            group.create_array(scale_array_name(level.name), shape=(n, level.channels, 2),
+                               chunks=(1, level.channels, 2), shards=(shard, level.channels, 2), dtype="float32",
+                               compressors=compressors, fill_value=0,
+                               attributes={"of": f"feat/{level.name}", "columns": ["offset", "step"]})
     for name, (shape, dtype) in _per_frame_arrays(spec).items():
         group.create_array(name, shape=(n, *shape), chunks=(shard, *shape), dtype=dtype,
                            compressors=compressors, fill_value=0)
@@ -220,9 +233,27 @@ class FeatureStore:
         if missing:
             raise StoreError(f"{self.path}: shard {shard} write lacks {sorted(missing)}")
         start, stop = self.spec.shard_bounds(shard)
-        for name, values in arrays.items():
+        for name, values in self.encode_features(arrays).items():
             self.group[name][start:stop] = values
         self.group["done"][shard] = True
+
+    def encode_features(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The arrays as stored: ``feat/<l>`` maps (B, C, H, W) become uint8 codes plus
+        ``feat_scale/<l>`` (B, C, 2) in an int8 store (quantised here, once, on the CPU: the same
+        bytes whichever process writes the shard); unchanged otherwise."""
+        if self.spec.feature_dtype == "float16":
+            return arrays
+        out = {}
+        for name, values in arrays.items():
+            if name.startswith("feat/"):
+                out[name], out[scale_array_name(name[len("feat/"):])] = quantize_uint8(values)
+            else:
+                out[name] = values
+        return out
+
+    @property
+    def feature_dtype(self) -> str:
+        return self.spec.feature_dtype
 
     def mark_complete_if_done(self) -> bool:
         """Set `complete` once every shard is done (any rank may call it; it is idempotent)."""

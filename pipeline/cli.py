@@ -24,7 +24,9 @@ class _UserErrorGroup(click.Group):
         try:
             return super().invoke(ctx)
         except _user_errors() as error:
-            raise click.ClickException(str(error)) from error
+            from pipeline.errors import user_message
+
+            raise click.ClickException(user_message(error)) from error
 
 
 @click.group(cls=_UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})

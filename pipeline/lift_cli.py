@@ -24,11 +24,12 @@ def _user_errors(func):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         from cache.store import StoreError
+        from pipeline.errors import user_message
 
         try:
             return func(*args, **kwargs)
         except StoreError as error:
-            raise click.ClickException(str(error)) from error
+            raise click.ClickException(user_message(error)) from error
 
     return wrapper
 

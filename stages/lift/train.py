@@ -309,7 +309,8 @@ def train(request: TrainRequest) -> TrainResult:
     read_maps = core.context != "none"
     datasets = {name: CacheBatchDataset(store.path, frames, geometry.names, read_maps=read_maps,
                                         in_memory=bool(tcfg["in_memory"]), reader=tcfg["reader"],
-                                        memory_fraction=0.8 / ranks.local_world)  # every rank holds a copy
+                                        memory_fraction=0.8 / ranks.local_world,  # every rank holds a copy
+                                        dequantize=device.type != "cuda")  # int8: on the GPU after the copy
                 for name, frames in (("train", train_frames), ("val", val_frames))}
     sampler = FrameBatchSampler(len(datasets["train"]), int(tcfg["batch_size"]), shuffle=True, seed=seed,
                                 rank=ranks.rank, world_size=ranks.world)
