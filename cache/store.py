@@ -221,6 +221,10 @@ class FeatureStore:
     def pending_shards(self) -> list[int]:
         return [int(i) for i in np.flatnonzero(~self.done_mask())]
 
+    def is_shard_done(self, shard: int) -> bool:
+        """One shard's flag, read fresh from disk (one small chunk, not the whole mask)."""
+        return bool(self.group["done"][shard])
+
     def is_complete(self) -> bool:
         return bool(self.attrs.get("complete")) and bool(self.done_mask().all())
 

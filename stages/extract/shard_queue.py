@@ -41,7 +41,7 @@ class ShardQueue:
                 return
             if not self.claims.try_claim(shard):
                 continue
-            if self.store.done_mask()[shard]:
+            if self.store.is_shard_done(shard):
                 self.claims.release(shard)
                 continue
             self.claimed.append(shard)
