@@ -7,7 +7,8 @@ name: like ``O_CREAT | O_EXCL``, one creator wins, on local disks and NFS alike)
 
     <store>/claims/<shard>.claim     {"host": ..., "pid": ..., "time": ..., "started": ...}
 
-A claim is released (the file removed) once its shard is flagged done, and a claim whose process
+A claim is released (the file removed) once its shard is flagged done (the folder goes when the
+store is complete), and a claim whose process
 is gone is *stale*: a process on the same host that finds one takes it over, so a killed job's
 shards are finished by whoever is still running. Liveness can only be judged on the claim's own
 host (``pid`` plus the process's start time, which tells a recycled pid apart); claims of other
@@ -96,6 +97,7 @@ class ShardClaims:
         """Atomically create the claim with its content: written to a private file first, then
         hard-linked to the claim's name (``link`` fails if the name exists, like ``O_EXCL``), so a
         claim file is never seen half-written, even when its writer dies mid-way."""
+        self.directory.mkdir(exist_ok=True)  # removed once the store completed: a late claim finds it done
         private = self.directory / f".{shard}.{socket.gethostname()}.{os.getpid()}.{time.time_ns()}"
         fd = os.open(private, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         try:
@@ -116,6 +118,7 @@ class ShardClaims:
         holder = self.holder(shard)
         if holder is None or holder.is_alive():
             return holder is not None and holder.pid == os.getpid() and holder.host == socket.gethostname()
+        self.directory.mkdir(exist_ok=True)
         with open(self.directory / ".takeover", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:

@@ -34,6 +34,7 @@ import numpy as np
 import zarr
 import zarr.codecs as codecs
 
+from cache.claims import CLAIMS_DIR
 from cache.key import SCHEMA_VERSION, KeyInputs
 from cache.quantize import quantize_uint8, scale_array_name, storage_dtype
 
@@ -260,10 +261,12 @@ class FeatureStore:
         return self.spec.feature_dtype
 
     def mark_complete_if_done(self) -> bool:
-        """Set `complete` once every shard is done (any rank may call it; it is idempotent)."""
+        """Set `complete` once every shard is done (any rank may call it; it is idempotent) and drop
+        the extractors' `claims/` folder, which only matters while shards are pending."""
         if self.done_mask().all():
             self.group.attrs["complete"] = True
             self.attrs["complete"] = True
+            shutil.rmtree(self.path / CLAIMS_DIR, ignore_errors=True)
             return True
         return False
 

@@ -111,6 +111,20 @@ def cache_verify(store: Path) -> None:
     click.echo(f"{store}: ok ({report.chunks_read} chunks verified)")
 
 
+@cache.command("convert")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--dtype", "feature_dtype", type=click.Choice(["int8", "float16"]), default="int8",
+              help="Stored feature type of the new store.")
+@click.option("--compression", type=click.Choice(["none", "blosc-zstd"]), default=None,
+              help="Compression of the new store (default: the source's).")
+@cache_dir_option
+def cache_convert(store: Path, feature_dtype: str, compression: str | None, cache_dir: Path) -> None:
+    """Re-encode a complete fp16 STORE (e.g. as int8) without re-running the detector."""
+    from cache.convert import convert_store
+
+    click.echo(f"written: {convert_store(store, cache_dir, feature_dtype=feature_dtype, compression=compression, progress=True)}")
+
+
 @main.command()
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Dataset folder to write (mmpose H36M layout).")
 @click.option("--train-frames", default=2400, help="Frames of the train subjects (S1, S5, S6, S7, S8).")

@@ -56,3 +56,16 @@ def test_int8_maps_are_the_fp16_maps_within_half_a_percent(stores):
         assert (np.linalg.norm(got - ref, axis=1) / np.linalg.norm(ref, axis=1)).max() < 0.005
     for name in ("kp2d", "kp2d_input", "score", "affine", "gt3d"):
         np.testing.assert_array_equal(int8.read(name), fp16.read(name))
+
+
+def test_converting_the_fp16_store_gives_the_int8_extraction_byte_for_byte(stores, tmp_path):
+    from cache.convert import convert_store
+
+    extracted = stores[("int8", "none")]
+    converted = FeatureStore.open(convert_store(stores[("float16", "none")].path, tmp_path, feature_dtype="int8"))
+    assert converted.path.name == extracted.path.name  # same content key
+    names = [f"{prefix}/{level.name}" for prefix in ("feat", "feat_scale") for level in extracted.levels]
+    for name in [*names, "kp2d", "kp2d_input", "score", "det_kp2d", "affine", "bbox", "gt3d", "camera",
+                 "index/subject", "index/frame", "done"]:
+        assert converted.read(name).tobytes() == extracted.read(name).tobytes(), name
+    assert converted.labels("action") == extracted.labels("action")
