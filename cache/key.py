@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the spec records input_size_wh; loose layout attributes gone
 KEY_LENGTH = 12
 
 
@@ -30,6 +30,39 @@ def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
         while block := handle.read(chunk_bytes):
             digest.update(block)
     return digest.hexdigest()
+
+
+MEMO_NAME = "sha256-memo.json"  # in a cache dir: path -> (size, mtime_ns, sha256) of hashed files
+
+
+def sha256_file_memo(path: Path, memo_dir: Path | None) -> str:
+    """``sha256_file`` remembered per (absolute path, size, mtime) in ``memo_dir/sha256-memo.json``.
+
+    Finding a store by its key on every `capf train`/`eval` would otherwise re-read a multi-GB
+    checkpoint each time. A file whose size or mtime changed is hashed again; a memo that cannot be
+    read is ignored (it is a cache, never the truth)."""
+    if memo_dir is None:
+        return sha256_file(path)
+    from cache.atomic import write_text_atomic
+
+    path = Path(path).resolve()
+    stat = path.stat()
+    memo_file = Path(memo_dir) / MEMO_NAME
+    try:
+        memo = json.loads(memo_file.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    entry = memo.get(str(path))
+    if entry and entry[:2] == [stat.st_size, stat.st_mtime_ns]:
+        return entry[2]
+    digest = sha256_file(path)
+    memo[str(path)] = [stat.st_size, stat.st_mtime_ns, digest]
+    try:
+        Path(memo_dir).mkdir(parents=True, exist_ok=True)
+        write_text_atomic(memo_file, json.dumps(memo, indent=1, sort_keys=True))
+    except OSError:
+        pass  # a read-only cache dir still works, it just hashes again next time
+    return digest
 
 
 def frame_index_digest(image_names: list[str], bboxes_xyxy: np.ndarray) -> str:

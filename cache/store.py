@@ -19,7 +19,9 @@ Layout (one store per content key; see DESIGN.md "The cache contract"):
 Every array carries a crc32c checksum per chunk, so `verify` catches flipped bytes. Per-frame arrays
 other than `feat/*` use one chunk per shard, so writers of disjoint shards never touch the same file.
 The store is created under a temporary name and renamed into place, so a reader never sees a store
-without its full metadata; it is `complete` only once every shard is done.
+without its full metadata; it is `complete` only once every shard is done. The `spec` attribute
+(`StoreSpec`: frames, shard size, levels with strides and shapes, joints, joint format, input size,
+compression) is the one record of the layout; readers (cache/readers.py) decode the shards it describes.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import zarr
@@ -37,6 +40,9 @@ import zarr.codecs as codecs
 from cache.claims import CLAIMS_DIR
 from cache.key import SCHEMA_VERSION, KeyInputs
 from cache.quantize import quantize_uint8, scale_array_name, storage_dtype
+
+if TYPE_CHECKING:
+    from cache.readers import FrameReader
 
 COMPRESSIONS = ("none", "blosc-zstd")
 QUANTIZATION_NOTE = ("uint8 codes, affine per (frame, channel): x = offset + step * code, (offset, step) "
@@ -67,6 +73,7 @@ class StoreSpec:
     levels: tuple[LevelSpec, ...]
     num_joints: int
     joint_format: str  # "coco17" (the detector's joints) or "h36m17" (external detections)
+    input_size_wh: tuple[int, int]  # the detector's input (crop) size: where kp2d_input and the maps live
     compression: str = "none"
     feature_dtype: str = "float16"  # or "int8" (cache/quantize.py); part of the content key
 
@@ -173,6 +180,32 @@ def create_store(
     return path
 
 
+def copy_store(source: "FeatureStore", path: Path, *, compression: str,
+               feature_dtype: str | None = None) -> "FeatureStore":
+    """A complete copy of ``source`` with another compression: the same values in other bytes (what
+    `make bench` compares sizes with). Static and index arrays are carried over too. With
+    ``feature_dtype='int8'`` an fp16 source's maps are quantised on the way (new values, so a new
+    key; cache/convert.py)."""
+    if feature_dtype not in (None, source.spec.feature_dtype) and source.spec.feature_dtype != "float16":
+        raise StoreError(f"{source.path}: holds {source.spec.feature_dtype} codes; only fp16 stores convert")
+    spec = replace(source.spec, compression=compression, feature_dtype=feature_dtype or source.spec.feature_dtype)
+    static = {name: source.read(name) for name in ("bbox", "image_size", "gt3d", "gt2d", "camera", "index/frame")
+              if source.has(name)}
+    tables = {name: (source.read(f"index/{name}"), source.labels(name))
+              for name in ("subject", "action", "video", "camera") if source.has(f"index/{name}")}
+    create_store(path, spec, KeyInputs(**{**source.attrs["key_inputs"], "feature_dtype": spec.feature_dtype,
+                                          "input_size_wh": tuple(source.attrs["key_inputs"]["input_size_wh"])}),
+                 static, tables, attrs={k: v for k, v in source.attrs.items() if k in ("detector", "detector_config",
+                                                                                  "random_init", "pixel_convention")}
+                 | {"copied_from": str(source.path)})
+    copy = FeatureStore.open(path, mode="r+", allow_incomplete=True)
+    for shard in range(spec.num_shards):
+        start, stop = spec.shard_bounds(shard)
+        copy.write_shard(shard, {name: np.asarray(source.group[name][start:stop]) for name in shard_array_names(spec)})
+    copy.mark_complete_if_done()
+    return FeatureStore.open(path)
+
+
 class FeatureStore:
     """An opened store: attributes, layout and the zarr arrays (writes go shard by shard)."""
 
@@ -182,6 +215,7 @@ class FeatureStore:
         self.attrs = dict(group.attrs)
         spec = dict(self.attrs["spec"])
         spec["levels"] = tuple(LevelSpec(**level) for level in spec["levels"])
+        spec["input_size_wh"] = tuple(int(v) for v in spec["input_size_wh"])
         self.spec = StoreSpec(**spec)
 
     @classmethod
@@ -279,6 +313,20 @@ class FeatureStore:
 
     def has(self, name: str) -> bool:
         return name in self.group
+
+    def reader(self, level: str, kind: str = "auto", *, verify: bool = True, scales: bool = False) -> "FrameReader":
+        """Random-access frames of ``feat/<level>`` (or, with ``scales``, of an int8 store's
+        ``feat_scale/<level>``) through the fastest reader its layout allows (cache/readers.py);
+        ``verify``: check each chunk's crc32c once per run. The reader opens files lazily, so it can
+        be handed to forked workers."""
+        from cache.readers import open_reader
+
+        if not self.has(f"feat/{level}"):
+            raise StoreError(f"{self.path}: no feature level {level!r} (it has {[lv.name for lv in self.levels]})")
+        name = scale_array_name(level) if scales else f"feat/{level}"
+        if not self.has(name):
+            raise StoreError(f"{self.path}: no {name} (a {self.spec.feature_dtype} store has no scales)")
+        return open_reader(self.path / name, kind, verify=verify)
 
     def size_on_disk(self) -> int:
         return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())

@@ -27,8 +27,9 @@ import numpy as np
 import torch
 
 from cache.key import KeyInputs
-from cache.store import FeatureStore, LevelSpec, StoreSpec, create_store, shard_array_names
-from pipeline.fixtures import SHARED_DATA, replicate_h36m_sample
+from cache.store import FeatureStore, LevelSpec, StoreSpec, copy_store, create_store
+from stages.distributed import resolve_device
+from pipeline.h36m_sample import SHARED_DATA, replicate_h36m_sample
 
 W32_CONFIG = "mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py"
 W32_LEVELS = (LevelSpec("0", 4, 32, 64, 48), LevelSpec("1", 8, 64, 32, 24),
@@ -51,7 +52,7 @@ def _extract_config(frames: int, batch_size: int, workers: int, shard_frames: in
 
 def bench_extraction(work: Path, *, frames: int, batch_size: int, workers: int, device: str) -> dict:
     """End-to-end extraction vs the forward alone, on `frames` real Human3.6M frames (random-init W32)."""
-    from stages.extract.detector import TopdownDetector
+    from stages.detector.topdown import TopdownDetector
     from stages.extract.runner import ExtractRequest, run_extraction
     from stages.extract.sources import build_source, load_frame
 
@@ -93,13 +94,7 @@ def bytes_per_frame(store_path: Path, work: Path) -> dict:
     for dtype in ("float16", "int8"):
         for codec in ("none", "blosc-zstd"):
             path = work / f"bytes-{dtype}-{codec}.zarr"
-            spec = StoreSpec(store.num_frames, store.spec.shard_frames, store.levels, 17, "coco17", codec, dtype)
-            create_store(path, spec, _bench_key(store.num_frames), {}, {}, {})
-            copy = FeatureStore.open(path, mode="r+", allow_incomplete=True)
-            for shard in range(spec.num_shards):
-                start, stop = spec.shard_bounds(shard)
-                copy.write_shard(shard, {name: np.asarray(store.group[name][start:stop])
-                                         for name in shard_array_names(spec)})
+            copy_store(store, path, compression=codec, feature_dtype=dtype)
             feat_bytes = sum(f.stat().st_size for folder in ("feat", "feat_scale")
                              for f in (path / folder).rglob("*") if f.is_file())
             out[codec if dtype == "float16" else f"int8-{codec}"] = feat_bytes / store.num_frames / raw
@@ -117,14 +112,15 @@ def synthetic_w32_store(path: Path, frames: int, shard_frames: int = 256, seed: 
     2D inputs and 3D targets a lifter can train on."""
     from tqdm import tqdm
 
-    spec = StoreSpec(frames, shard_frames, W32_LEVELS, 17, "h36m17", feature_dtype=feature_dtype)
+    spec = StoreSpec(frames, shard_frames, W32_LEVELS, 17, "h36m17", input_size_wh=(192, 256),
+                     feature_dtype=feature_dtype)
     rng = np.random.default_rng(seed)
     gt3d = rng.normal(0, 300, (frames, 17, 3)).astype(np.float32) + [0, 0, 5000]
     static = {"bbox": np.tile(np.float32([0, 0, 1000, 1000]), (frames, 1)),
               "image_size": np.tile(np.int32([1000, 1000]), (frames, 1)), "gt3d": gt3d}
     create_store(path, spec, _bench_key(frames), static,
                  {"subject": (np.zeros(frames, np.int32), ["S1"]), "action": (np.zeros(frames, np.int32), ["Walking"])},
-                 {"joint_format": "h36m17", "input_size_wh": [192, 256]})
+                 {})
     store = FeatureStore.open(path, mode="r+", allow_incomplete=True)
     maps = {f"feat/{lv.name}": rng.standard_normal((shard_frames, lv.channels, lv.height, lv.width), np.float32)
             .astype(np.float16) for lv in W32_LEVELS}
@@ -147,8 +143,6 @@ def _random_batches(frames: int, batch: int, count: int, seed: int = 0) -> list[
 
 def bench_cache_reads(store_path: Path, work: Path, *, batch: int, batches: int) -> dict:
     """Random sorted batches of all four levels: each reader vs a raw np.memmap of the same data."""
-    from stages.lift.readers import open_reader
-
     store = FeatureStore.open(store_path)
     names = [f"feat/{lv.name}" for lv in store.levels]
     work.mkdir(parents=True, exist_ok=True)
@@ -176,29 +170,41 @@ def bench_cache_reads(store_path: Path, work: Path, *, batch: int, batches: int)
 
     result = {"memmap_fps": timed(memmap_batch, batches - 1)}
     for kind, count in (("mmap", batches - 1), ("tensorstore", batches - 1), ("zarr", 1)):
-        readers = [open_reader(store.path / name, kind) for name in names]
+        readers = [store.reader(lv.name, kind) for lv in store.levels]
         result[f"{kind}_fps"] = timed(lambda frames: [r.read(frames) for r in readers], count)
     return {"absolute": result,
             "ratios": {kind: result[f"{kind}_fps"] / result["memmap_fps"] for kind in ("mmap", "tensorstore", "zarr")}}
 
 
-def _lifter_and_optimizer(device: str):
-    from stages.lift.model import ContextAwarePoseFormer
+class _TrainingStep:
+    """The full model with the base config's optimizer and AMP, stepped by ``runtime.train_step``
+    (the function `capf train` calls), mirroring every other pair of batches as the p = 0.5 flip
+    would: the in-memory and the lazy step of a pair are timed with the same flip state."""
 
-    torch.manual_seed(0)
-    model = ContextAwarePoseFormer().to(device)
-    return model, torch.optim.AdamW(model.parameters(), lr=1e-5)
+    def __init__(self, device: torch.device):
+        from stages.lift.augment import FlipGeometry
+        from stages.lift.model import ContextAwarePoseFormer
+        from stages.lift.runtime import build_optimizer, resolve_amp
+        from stages.lift.settings import lift_settings
 
+        train_cfg = lift_settings({})["train"]
+        torch.manual_seed(0)
+        self.device = device
+        self.model = ContextAwarePoseFormer().to(device)
+        self.amp = resolve_amp(train_cfg["amp"], device)
+        self.optimizer, _, self.scaler = build_optimizer(self.model, train_cfg, self.amp)
+        self.flip = FlipGeometry.of(self.model, exact=bool(train_cfg["flip_exact"]))
+        self.steps = 0
 
-def _step(model, optimizer, batch: dict, device: str) -> None:
-    from stages.lift.dataset import to_device
-    from stages.lift.model import mpjpe_loss
+    def __call__(self, batch: dict) -> None:
+        from stages.lift.dataset import to_device
+        from stages.lift.runtime import train_step
 
-    batch = to_device(batch, torch.device(device))
-    loss = mpjpe_loss(model(batch["pose2d"], batch["feats"], batch["ref_px"]), batch["target"])
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+        train_step(self.model, to_device(batch, self.device), self.optimizer, self.scaler, self.amp, self.device,
+                   flip=self.flip if (self.steps // 2) % 2 else None)
+        self.steps += 1
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
 
 
 def bench_loader(store_path: Path, *, batch: int, steps: int, workers: tuple[int, ...], device: str,
@@ -210,7 +216,7 @@ def bench_loader(store_path: Path, *, batch: int, steps: int, workers: tuple[int
     store = FeatureStore.open(store_path)
     frames = np.arange(store.num_frames)
     names = [lv.name for lv in store.levels]
-    model, optimizer = _lifter_and_optimizer(device)
+    step = _TrainingStep(torch.device(device))
     pin = device.startswith("cuda")
 
     memory_dataset = CacheBatchDataset(store_path, frames, names, in_memory=False)
@@ -223,20 +229,16 @@ def bench_loader(store_path: Path, *, batch: int, steps: int, workers: tuple[int
     def paired(lazy_batches) -> tuple[float, float]:
         """Alternate one in-memory step and one lazy step, so machine noise hits both alike."""
         lazy_iter = iter(lazy_batches)
-        _step(model, optimizer, next(lazy_iter), device)  # warm-up: worker start, shard maps
-        _step(model, optimizer, in_memory[0], device)
+        step(next(lazy_iter))  # warm-up: worker start, shard maps
+        step(in_memory[0])
         memory_time = lazy_time = 0.0
         seen = 0
         for b in in_memory[1:steps + 1]:
             tick = time.perf_counter()
-            _step(model, optimizer, b, device)
-            if pin:
-                torch.cuda.synchronize()
+            step(b)
             memory_time += time.perf_counter() - tick
             tick = time.perf_counter()
-            _step(model, optimizer, next(lazy_iter), device)  # includes waiting for the loader
-            if pin:
-                torch.cuda.synchronize()
+            step(next(lazy_iter))  # includes waiting for the loader
             lazy_time += time.perf_counter() - tick
             seen += len(b["pose2d"])
         return seen / memory_time, seen / lazy_time
@@ -262,7 +264,7 @@ def bench_cost() -> dict:
 
 def run_bench(work: Path, out_json: Path, *, quick: bool = False, device: str = "auto") -> dict:
     """All figures; `quick` shrinks sizes for a smoke run (the ratios stay meaningful, noisier)."""
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    device = str(resolve_device(device))
     work.mkdir(parents=True, exist_ok=True)
     extract = bench_extraction(work / "extract", frames=16 if quick else 128, batch_size=8 if quick else 32,
                                workers=2, device=device)

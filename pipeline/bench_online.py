@@ -26,15 +26,6 @@ import torch
 from cache.store import FeatureStore
 
 
-def _train_step(model, optimizer, pose2d, feats, ref_px, target) -> None:
-    from stages.lift.model import mpjpe_loss
-
-    loss = mpjpe_loss(model(pose2d, feats, ref_px), target)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-
-
 def bench_cache_vs_online(store_path: Path, crops: list[dict], detector, *, batch: int, steps: int,
                           device: str, workers: int | str = "auto") -> dict:
     """Samples/s of lifter training from the cache vs with the frozen backbone run online.
@@ -44,16 +35,13 @@ def bench_cache_vs_online(store_path: Path, crops: list[dict], detector, *, batc
         crops: per store frame, mmpose's packed crop (``inputs`` uint8 (3, H, W), ``data_samples``).
         detector: the ``TopdownDetector`` that made the store (its backbone runs online).
     """
-    from stages.lift.dataset import CacheBatchDataset, make_loader, to_device
-    from stages.lift.model import ContextAwarePoseFormer
+    from pipeline.bench import _TrainingStep
+    from stages.lift.dataset import CacheBatchDataset, make_loader
 
     store = FeatureStore.open(store_path)
     frames = np.arange(store.num_frames)
     names = [level.name for level in store.levels]
-    torch.manual_seed(0)
-    model = ContextAwarePoseFormer(level_channels=[lv.channels for lv in store.levels],
-                                   level_strides=[lv.stride for lv in store.levels]).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    step = _TrainingStep(torch.device(device))  # the full W32 model, `capf train`'s step (AMP, flip)
     rng = np.random.default_rng(0)
     plan = [np.sort(rng.choice(len(frames), size=min(batch, len(frames)), replace=False)) for _ in range(steps + 1)]
     dataset = CacheBatchDataset(store_path, frames, names)
@@ -63,14 +51,11 @@ def bench_cache_vs_online(store_path: Path, crops: list[dict], detector, *, batc
     def online_step(positions: np.ndarray, cached: dict) -> None:
         packed = {"inputs": [crops[i]["inputs"] for i in positions],
                   "data_samples": [crops[i]["data_samples"] for i in positions]}
-        with torch.no_grad():
-            maps = detector.backbone_maps(packed)
-        b = to_device(cached, torch.device(device))
-        _train_step(model, optimizer, b["pose2d"], maps, b["ref_px"], b["target"])
+        maps = detector.backbone_maps(packed)  # frozen: no_grad inside
+        step({**cached, "feats": maps})  # the store's 2D inputs and targets, the backbone's own maps
 
     def cache_step(cached: dict) -> None:
-        b = to_device(cached, torch.device(device))
-        _train_step(model, optimizer, b["pose2d"], b["feats"], b["ref_px"], b["target"])
+        step(cached)
 
     first = next(loader)  # warm-up both paths (worker start, shard maps, backbone kernels)
     cache_step(first)

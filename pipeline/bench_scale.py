@@ -86,7 +86,7 @@ def epoch_read(store_path: Path, *, batch: int, workers: int, verify: bool) -> d
 def per_shard_costs(store_path: Path, shards: int = 64) -> dict:
     """Seconds to map one shard of every level (index read and crc32c-checked) and the bytes of
     shard index a reader keeps per shard."""
-    from stages.lift.readers import ShardMmapReader
+    from cache.readers import ShardMmapReader
 
     store = FeatureStore.open(store_path)
     readers = [ShardMmapReader(store.path / "feat" / level.name) for level in store.levels]

@@ -7,37 +7,16 @@ from pathlib import Path
 
 import click
 
-from pipeline.config import default_cache_dir, load_config
+from pipeline.config import load_config
 from pipeline.lift_cli import evaluate, flops, train
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    """Exceptions that mean bad input (reported as one line), imported lazily to keep --help fast."""
-    from cache.store import StoreError
-    from stages.extract.detector import DetectorError
-    from stages.extract.sources import SourceError
-
-    return SourceError, DetectorError, StoreError
+from pipeline.options import CapfGroup, cache_dir_option
 
 
-class _UserErrorGroup(click.Group):
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except _user_errors() as error:
-            from pipeline.errors import user_message
-
-            raise click.ClickException(user_message(error)) from error
-
-
-@click.group(cls=_UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.group(cls=CapfGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def main(verbose: bool) -> None:
     """CAPF: offline feature cache + Context-Aware PoseFormer."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-
-
-cache_dir_option = click.option("--cache-dir", type=click.Path(path_type=Path), default=default_cache_dir,
-                                help="Where feature stores live ($CAPF_CACHE_DIR).")
 
 
 @main.command()
@@ -53,18 +32,16 @@ cache_dir_option = click.option("--cache-dir", type=click.Path(path_type=Path), 
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def extract(config_path, data_root, checkpoint, random_init, cache_dir, device, batch_size, workers, max_shards, quiet):
     """Stage one: run the 2D detector over the dataset's frames and write the feature store."""
+    from stages.distributed import process_group, rank_and_world
     from stages.extract.runner import ExtractRequest, run_extraction
 
-    from pipeline.distributed import process_group, rank_and_world
-
-    rank, world = rank_and_world()
+    main = rank_and_world()[0] == 0
     request = ExtractRequest(config=load_config(config_path), data_root=data_root, cache_dir=cache_dir,
                              checkpoint=checkpoint, random_init=random_init, device=device, batch_size=batch_size,
-                             num_workers=workers, rank=rank, world_size=world, max_shards=max_shards,
-                             progress=not quiet and rank == 0)
+                             num_workers=workers, max_shards=max_shards, progress=not quiet and main)
     with process_group():
         result = run_extraction(request)
-    if rank == 0:
+    if main:
         click.echo(result.summary())
 
 
@@ -122,7 +99,7 @@ def cache_convert(store: Path, feature_dtype: str, compression: str | None, cach
     """Re-encode a complete fp16 STORE (e.g. as int8) without re-running the detector."""
     from cache.convert import convert_store
 
-    click.echo(f"written: {convert_store(store, cache_dir, feature_dtype=feature_dtype, compression=compression, progress=True)}")
+    click.echo(f"written: {convert_store(store, cache_dir, feature_dtype=feature_dtype, compression=compression)}")
 
 
 @main.command()
@@ -154,7 +131,7 @@ def synth(out: Path, train_frames: int, test_frames: int, seed: int, image_size:
 def train_detector_command(config_path: str, data_root: Path, work_dir: Path, epochs: int | None,
                            workers: int | None) -> None:
     """Train a 2D detector with mmpose's own Runner (the demo's detector); prints checkpoint, sha256, PCK."""
-    from stages.detector.train import train_detector
+    from stages.detector.training import train_detector
 
     result = train_detector(config_path, data_root, work_dir, max_epochs=epochs, workers=workers)
     click.echo(f"detector: {result.checkpoint} sha256 {result.sha256} PCK@0.05 {result.pck:.3f} "
@@ -180,12 +157,11 @@ def bench(out: Path, work: Path | None, quick: bool, device: str, scale: int | N
     if scale is not None:
         import json
 
-        import torch
-
         from pipeline.bench_scale import run_scale_bench
+        from stages.distributed import resolve_device
 
         scale_out = out.with_name("scale.json")
-        device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        device = str(resolve_device(device))
         with tempfile.TemporaryDirectory(prefix="capf-scale-") as scratch:  # --work keeps the store for reruns
             entry = run_scale_bench(Path(work) if work else Path(scratch), scale_out, frames=scale,
                                     feature_dtype=feature_dtype, device=device)

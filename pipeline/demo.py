@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.experiments import echo, summary_rows, train_and_record
+from pipeline.model_records import echo, summary_rows, train_and_record
 
 DETECTOR_CONFIG = "configs/detectors/hrnet_slim_128x96_synth.py"
 EXTRACT_CONFIG = "configs/demo/synth_extract.py"
@@ -52,13 +52,12 @@ class DemoCache:
 
 
 def _plot(summary: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Bar plot of both protocols per model (matplotlib's Figure API: no pyplot global state)."""
+    from matplotlib.figure import Figure
 
     names = list(summary)
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig = Figure(figsize=(5, 3.2))
+    ax = fig.subplots()
     x = range(len(names))
     ax.bar([i - 0.2 for i in x], [summary[n]["mpjpe"] for n in names], width=0.4, label="MPJPE (P1)")
     ax.bar([i + 0.2 for i in x], [summary[n]["p_mpjpe"] for n in names], width=0.4, label="P-MPJPE (P2)")
@@ -67,14 +66,13 @@ def _plot(summary: dict, path: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def prepare_demo_cache(settings: DemoSettings) -> DemoCache:
     """Synthetic data -> trained detector -> feature store, each step a cache hit when done."""
     from cache.store import FeatureStore
     from pipeline.config import load_config
-    from stages.detector.train import train_detector
+    from stages.detector.training import train_detector
     from stages.extract.runner import ExtractRequest, run_extraction
     from stages.synth.writer import write_synthetic_h36m
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.experiments import echo
+from pipeline.model_records import echo
 
 
 def _feature_bytes_per_frame(store_path: Path) -> float:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
-from pipeline.fixtures import SHARED_DATA, replicate_h36m_sample  # noqa: F401  (SHARED_DATA: re-exported for tests)
+from pipeline.h36m_sample import SHARED_DATA, replicate_h36m_sample  # noqa: F401  (SHARED_DATA: re-exported for tests)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SLIM_DETECTOR = "configs/detectors/hrnet_slim_128x96.py"
 
 
 def make_h36m_copy(h36m_root: Path, out: Path, repeats: int = 1) -> Path:
-    """An mmpose-layout H36M root of `4 * repeats` real frames (see pipeline.fixtures)."""
+    """An mmpose-layout H36M root of `4 * repeats` real frames (see pipeline.h36m_sample)."""
     return replicate_h36m_sample(h36m_root, out, repeats)
 
 
@@ -33,6 +33,20 @@ def slim_extract_config(shard_frames: int = 4, **overrides) -> dict:
 def write_config(path: Path, cfg: dict) -> Path:
     """A Python config file (mmengine style) holding cfg's sections."""
     path.write_text("".join(f"{k} = {v!r}\n" for k, v in cfg.items()))
+    return path
+
+
+def mpii_headed_checkpoint(path: Path) -> Path:
+    """The slim detector's weights with a 16-joint heatmap head, as if an MPII checkpoint were given
+    to a COCO-17 config: every tensor is there, two have the wrong shape."""
+    import torch
+
+    from stages.detector.topdown import TopdownDetector
+
+    state = TopdownDetector(SLIM_DETECTOR, None, random_init=True).model.state_dict()
+    for name in ("head.final_layer.weight", "head.final_layer.bias"):
+        state[name] = state[name][:16].clone()
+    torch.save({"state_dict": state, "meta": {}}, path)
     return path
 
 

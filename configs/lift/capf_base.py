@@ -1,4 +1,6 @@
 # Stage two: Context-Aware PoseFormer on cached detector features (paper's text: App. B).
+# The one source of stage two's defaults: every lift config is completed from this file
+# (stages/lift/settings.py), and a key that is not here is refused with the nearest known key.
 # `model.levels` picks cache levels; their channels/strides/input size come from the store.
 # `detector_levels` states the shapes the config expects (HRNet-W32 at 256x192); `capf flops`
 # uses it, and training refuses a store whose levels differ.
@@ -24,12 +26,13 @@ train = dict(
     offset_lr_mult=0.1,          # sampling offsets learn at 0.1x
     weight_decay=0.1,
     lr_decay=0.99,               # x0.99 per epoch
-    flip_aug=True,               # p=0.5 per batch
+    flip_aug=True,               # mirror a whole batch with probability flip_prob
+    flip_prob=0.5,
     flip_exact=True,             # sub-cell-aligned map flip (stages/lift/augment.py); False = plain torch.flip
     amp=True,                    # bf16 autocast on CUDA (fp16 + GradScaler where bf16 is missing)
     workers='auto',              # loader processes (auto: cores - 2, at most 8); each reads whole batches
     in_memory=False,             # True: hold the split's feature maps in RAM (refused if they do not fit)
-    reader='auto',               # auto | mmap | tensorstore | zarr (stages/lift/readers.py)
+    reader='auto',               # auto | mmap | tensorstore | zarr (cache/readers.py)
     seed=0,
     log_interval=50,
     keep_ckpts=2,

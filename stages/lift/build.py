@@ -42,7 +42,7 @@ class LevelGeometry:
 
 def requested_levels(model_cfg: dict) -> list[str]:
     """The config's ``model.levels`` as store level names (``0`` -> ``"0"``)."""
-    levels = model_cfg.get("levels", [0, 1, 2, 3])
+    levels = model_cfg.get("levels")  # completed from configs/lift/capf_base.py by lift_settings
     if not isinstance(levels, (list, tuple)) or not levels:
         raise ValueError(f"model.levels must be a non-empty list of level indices, got {levels!r}")
     return [str(level) for level in levels]
@@ -59,11 +59,22 @@ def geometry_from_config(cfg: dict) -> LevelGeometry:
         raise ValueError(f"detector_levels: {len(strides)} strides but {len(channels)} channels")
     all_levels = {str(i): LevelSpec(str(i), int(s), int(c), height // int(s), width // int(s))
                   for i, (s, c) in enumerate(zip(strides, channels))}
-    names = requested_levels(cfg.get("model", {}))
+    names = requested_levels(cfg["model"])
     missing = [n for n in names if n not in all_levels]
     if missing:
         raise ValueError(f"model.levels asks for {missing}, detector_levels defines {list(all_levels)}")
     return LevelGeometry(tuple(all_levels[n] for n in names), (width, height))
+
+
+def geometry_from_detector(cfg: dict) -> LevelGeometry:
+    """Level geometry by building the config's detector (random weights) and probing its levels."""
+    from stages.detector.topdown import TopdownDetector
+
+    if "detector" not in cfg:
+        raise ValueError("the config has neither detector_levels nor a detector section")
+    detector = TopdownDetector(cfg["detector"]["config"], None, random_init=True, device="cpu")
+    by_name = {lv.name: lv for lv in detector.levels}
+    return LevelGeometry(tuple(by_name[n] for n in requested_levels(cfg["model"])), detector.input_size_wh)
 
 
 def _describe(levels: Sequence[LevelSpec]) -> str:
@@ -77,7 +88,7 @@ def geometry_from_store(cfg: dict, store: FeatureStore, *, need_targets: bool = 
     explicit ``model.level_channels``/``level_strides``/``input_size_wh``) they equal the store's;
     the store has 17 joints, a known joint format and (for training) ``gt3d``.
     """
-    model_cfg = cfg.get("model", {})
+    model_cfg = cfg["model"]
     names = requested_levels(model_cfg)
     by_name = {lv.name: lv for lv in store.levels}
     where = f"store {store.path}"
@@ -87,8 +98,7 @@ def geometry_from_store(cfg: dict, store: FeatureStore, *, need_targets: bool = 
                                  f"[{_describe(store.levels)}]; change model.levels or extract with a "
                                  "detector that has them")
     chosen = tuple(by_name[n] for n in names)
-    input_size = tuple(int(v) for v in store.attrs.get("input_size_wh",
-                                                       store.attrs["key_inputs"]["input_size_wh"]))
+    input_size = store.spec.input_size_wh
     if cfg.get("detector_levels"):
         stated = geometry_from_config(cfg)
         if stated.input_size_wh != input_size:
@@ -107,8 +117,8 @@ def geometry_from_store(cfg: dict, store: FeatureStore, *, need_targets: bool = 
             raise StoreMismatchError(f"model.{key}={list(model_cfg[key])} but {where} has {have} for levels {names}")
     if store.spec.num_joints != 17:
         raise StoreMismatchError(f"{where} has {store.spec.num_joints} joints; the lifter needs 17")
-    if store.attrs.get("joint_format", store.spec.joint_format) not in ("coco17", "h36m17"):
-        raise StoreMismatchError(f"{where}: unknown joint format {store.attrs.get('joint_format')!r}")
+    if store.spec.joint_format not in ("coco17", "h36m17"):
+        raise StoreMismatchError(f"{where}: unknown joint format {store.spec.joint_format!r}")
     if need_targets and not store.has("gt3d"):
         raise StoreMismatchError(f"{where} has no gt3d: it cannot train or evaluate a lifter")
     return LevelGeometry(chosen, (int(input_size[0]), int(input_size[1])))

@@ -2,7 +2,7 @@
 
 One ``__getitem__`` call returns a whole batch: a ``FrameBatchSampler`` yields sorted position
 batches, and the dataset reads only those frames of every level (fp16) through the fastest reader
-the store's layout allows (``stages.lift.readers``). Small per-frame arrays (2D joints, image
+the store's layout allows (``FeatureStore.reader``, cache/readers.py). Small per-frame arrays (2D joints, image
 sizes, 3D targets, labels) are read once, converted and normalised in ``lift_inputs`` (the one
 place where the store's joint format and the DESIGN's normalisation are applied) and shared by
 forked DataLoader workers. With ``in_memory=True`` the chosen levels of the chosen frames are read
@@ -33,10 +33,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from cache.quantize import dequantize_torch, dequantize_uint8, scale_array_name
+from cache.quantize import dequantize_torch, dequantize_uint8
 from cache.store import FeatureStore, StoreError
 from stages.lift.joints import ROOT_JOINT, coco17_to_h36m17, normalise_screen_coordinates
-from stages.lift.readers import TensorstoreReader, available_memory_bytes, open_reader
+from cache.readers import TensorstoreReader, available_memory_bytes
 
 MM_PER_M = 1000.0
 
@@ -52,10 +52,6 @@ class LiftInputs:
     labels: dict[str, np.ndarray] = field(default_factory=dict)  # action/video/subject names, frame numbers
 
 
-def joint_format(store: FeatureStore) -> str:
-    return str(store.attrs.get("joint_format", store.spec.joint_format))
-
-
 def lift_inputs(store: FeatureStore, frames: np.ndarray) -> LiftInputs:
     """Read and prepare the small arrays of ``frames``.
 
@@ -67,7 +63,7 @@ def lift_inputs(store: FeatureStore, frames: np.ndarray) -> LiftInputs:
     frames = np.asarray(frames, dtype=np.int64)
     kp2d = store.read("kp2d")[frames].astype(np.float32)
     ref_px = store.read("kp2d_input")[frames].astype(np.float32)
-    fmt = joint_format(store)
+    fmt = store.spec.joint_format
     if fmt == "coco17":
         kp2d, ref_px = coco17_to_h36m17(kp2d), coco17_to_h36m17(ref_px)
     elif fmt != "h36m17":
@@ -182,7 +178,7 @@ class CacheBatchDataset(Dataset):
         level_names: ``feat/<name>`` levels to read, in the model's order.
         read_maps: False for ``context="none"`` (the maps are never read).
         in_memory: read the levels of all ``frames`` into RAM once (error if they do not fit).
-        reader: ``stages.lift.readers`` kind for the lazy path.
+        reader: ``cache.readers`` kind for the lazy path.
         verify: check each chunk's crc32c the first time it is read (the mmap reader).
         dequantize: int8 stores only: dequantise in the loader (True) or in ``to_device`` (False).
     """
@@ -198,8 +194,8 @@ class CacheBatchDataset(Dataset):
         self.quantized = store.feature_dtype != "float16"
         self.dequantize = dequantize
         self.code_dtype = np.uint8 if self.quantized else np.float16
-        self.readers = [open_reader(self.store_path / "feat" / n, reader, verify=verify) for n in self.level_names]
-        self.scale_readers = [open_reader(self.store_path / scale_array_name(n), reader, verify=verify)
+        self.readers = [store.reader(n, reader, verify=verify) for n in self.level_names]
+        self.scale_readers = [store.reader(n, reader, verify=verify, scales=True)
                               for n in self.level_names] if self.quantized else []
         self.memory: list[np.ndarray] | None = None
         self.scale_memory: list[np.ndarray] | None = None

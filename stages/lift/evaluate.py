@@ -1,36 +1,35 @@
-"""Evaluation of a lifter on a store's test frames: predictions (with flip test), metrics, report.
+"""The one evaluation of a lifter on a store's test frames: predictions (with flip test), metrics, report.
 
-Human3.6M-style stores (an ``index/action`` table) get protocols 1 and 2 per action, averaged over
-actions and over frames, plus MPJVE where consecutive frames of one video are present; MPI-INF-3DHP
-stores get PCK@150 mm and AUC besides; every kind gets ``mpjpe`` and ``p_mpjpe`` (mm).
+Used by validation during training, `capf eval` (through ``evaluate_checkpoint``), the demo and the
+ablations. Human3.6M-style stores (an ``index/action`` table) get protocols 1 and 2 per action,
+averaged over actions and over frames, plus MPJVE where consecutive frames of one video are
+present; MPI-INF-3DHP stores get PCK@150 mm and AUC besides; every kind gets ``mpjpe`` and
+``p_mpjpe`` (mm).
+
+Under torchrun the eval batches are dealt out whole (rank r predicts batches r, r + world, ...:
+the very batches one process predicts, so the same predictions), summed over ranks (each row is
+filled by one rank, zeros elsewhere: the sum is exact), scored and reported on rank 0, and the
+metrics sent to every rank so all take the same best.pth decisions.
 """
 
 from __future__ import annotations
 
-import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from cache.store import FeatureStore
+from stages.distributed import Ranks
 from stages.lift.augment import FlipGeometry, flip_back, flip_batch
-from stages.lift.dataset import MM_PER_M, CacheBatchDataset, FrameBatchSampler, make_loader, to_device
+from stages.lift.dataset import MM_PER_M, CacheBatchDataset, FrameBatchSampler, make_loader, select_frames, to_device
 from stages.lift.metrics import evaluate_3dhp, evaluate_h36m, mpjpe, p_mpjpe, root_relative
 from stages.lift.report import write_report
+from stages.lift.runtime import autocast, forward_batch
 
-
-def autocast(device: torch.device, amp: str | None):
-    """bf16/fp16 autocast on CUDA; a no-op elsewhere or when amp is None."""
-    if amp is None or device.type != "cuda":
-        return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
-
-
-def forward_batch(model: nn.Module, batch: dict) -> torch.Tensor:
-    """``(B, J, 3)`` prediction for a device batch."""
-    return model(batch["pose2d"], batch["feats"], batch["ref_px"])
+THREEDHP_TYPES = ("mpi_inf_3dhp", "3dhp")
 
 
 @torch.no_grad()
@@ -61,43 +60,87 @@ def predict(model: nn.Module, loader, *, device: torch.device, flip_test: bool, 
     return preds
 
 
+def evaluation_protocol(cfg: dict, store: FeatureStore) -> str:
+    """The dataset kind that picks the metrics: the config's ``dataset.type``, else the store's dataset."""
+    return str((cfg.get("dataset") or {}).get("type") or store.attrs["key_inputs"]["dataset"])
+
+
 def compute_metrics(pred_mm: np.ndarray, gt_mm: np.ndarray, labels: dict, dataset_type: str) -> dict:
     """Metrics by dataset kind; inputs ``(N, 17, 3)`` mm, labels from ``LiftInputs.labels``."""
-    if "action" in labels and dataset_type not in ("mpi_inf_3dhp", "3dhp"):
+    if "action" in labels and dataset_type not in THREEDHP_TYPES:
         return evaluate_h36m(pred_mm, gt_mm, list(labels["action"]), labels.get("video"), labels.get("frame"))
     pred, gt = root_relative(pred_mm), root_relative(gt_mm)
     errors = np.linalg.norm(pred - gt, axis=-1)
     metrics = {"mpjpe": float(mpjpe(pred, gt).mean()), "p_mpjpe": float(p_mpjpe(pred, gt).mean()),
                "per_joint_mpjpe": [float(v) for v in errors.mean(axis=0)], "num_frames": int(len(pred))}
-    if dataset_type in ("mpi_inf_3dhp", "3dhp"):
+    if dataset_type in THREEDHP_TYPES:
         metrics.update(evaluate_3dhp(pred, gt, already_root_relative=True))
     return metrics
 
 
 @dataclass
 class EvalResult:
-    metrics: dict
-    pred_mm: np.ndarray  # (N, 17, 3) root-relative
+    metrics: dict                     # the same on every rank
+    pred_mm: np.ndarray               # (N, 17, 3) root-relative; complete on rank 0 only
     gt_mm: np.ndarray
-    frames: np.ndarray   # store indices
-    written: dict[str, Path]
+    frames: np.ndarray                # store indices
+    written: dict[str, Path] = field(default_factory=dict)
 
 
 def evaluate(model: nn.Module, dataset: CacheBatchDataset, *, device: torch.device, batch_size: int = 512,
              workers: int | str = "auto", flip_test: bool = True, amp: str | None = None, dataset_type: str = "h36m",
-             out_dir: Path | None = None, title: str = "", extra: dict | None = None) -> EvalResult:
-    """Predict every frame of ``dataset``, compute the metrics and (with ``out_dir``) write the report:
-    metrics.json (``extra`` merged in), table.md, per_joint_error.png, skeletons.png."""
+             out_dir: Path | None = None, title: str = "", extra: dict | None = None,
+             ranks: Ranks | None = None) -> EvalResult:
+    """Predict every frame of ``dataset`` with ``model`` (the bare lifter, not DDP), compute the
+    metrics and (with ``out_dir``, on rank 0) write the report: metrics.json (``extra`` merged in),
+    table.md, per_joint_error.png, skeletons.png."""
+    ranks = ranks or Ranks.current()
     if dataset.inputs.target_m is None:
         raise ValueError(f"{dataset.store_path} has no gt3d: nothing to evaluate against")
-    sampler = FrameBatchSampler(len(dataset), batch_size, shuffle=False)
-    loader = make_loader(dataset, sampler, workers=workers, pin_memory=device.type == "cuda")
-    pred_m = predict(model, loader, device=device, flip_test=flip_test, amp=amp)
+    batches = FrameBatchSampler(len(dataset), batch_size, shuffle=False).batches()[ranks.rank::ranks.world]
+    pred_m = np.zeros(dataset.inputs.target_m.shape, dtype=np.float32)  # (N, J, 3)
+    if batches:
+        loader = make_loader(dataset, batches, workers=workers, pin_memory=device.type == "cuda")
+        pred_m = predict(model, loader, device=device, flip_test=flip_test, amp=amp, num_items=len(dataset))
+    pred_m = ranks.sum_array(pred_m)
     pred_mm, gt_mm = pred_m * MM_PER_M, dataset.inputs.target_m * MM_PER_M
-    metrics = compute_metrics(pred_mm, gt_mm, dataset.inputs.labels, dataset_type)
-    metrics["flip_test"] = flip_test
-    metrics.update(extra or {})
-    written = {}
-    if out_dir is not None:
-        written = write_report(metrics, Path(out_dir), pred_mm=pred_mm, gt_mm=gt_mm, title=title)
-    return EvalResult(metrics, pred_mm, gt_mm, dataset.inputs.frames, written)
+    metrics, written = None, {}
+    if ranks.main:
+        metrics = compute_metrics(pred_mm, gt_mm, dataset.inputs.labels, dataset_type)
+        metrics["flip_test"] = flip_test
+        metrics.update(extra or {})
+        if out_dir is not None:
+            written = write_report(metrics, Path(out_dir), pred_mm=pred_mm, gt_mm=gt_mm, title=title)
+    return EvalResult(ranks.from_main(metrics), pred_mm, gt_mm, dataset.inputs.frames, written)
+
+
+def evaluate_checkpoint(cfg: dict, checkpoint: Path, store_path: Path, *, out_dir: Path, device: str = "auto",
+                        workers: int | None = None, batch_size: int | None = None, flip_test: bool | None = None,
+                        title: str = "") -> EvalResult:
+    """Evaluate a lifter checkpoint on the config's test split of a store (what `capf eval` runs).
+
+    ``cfg`` is completed from the base (``lift_settings``); the model is rebuilt from it and the
+    store's levels, and the checkpoint's weights must fit it."""
+    from stages.distributed import resolve_device
+    from stages.lift.build import build_lifter, geometry_from_store
+    from stages.lift.checkpoints import load_checkpoint_file, load_weights
+    from stages.lift.runtime import resolve_amp
+    from stages.lift.settings import lift_settings
+
+    cfg = lift_settings(cfg)
+    tcfg, ecfg = cfg["train"], cfg["eval"]
+    store = FeatureStore.open(store_path)
+    geometry = geometry_from_store(cfg, store)
+    model = build_lifter(cfg, geometry)
+    load_weights(model, load_checkpoint_file(Path(checkpoint)), Path(checkpoint))
+    torch_device = resolve_device(device)
+    model.to(torch_device)
+    frames = select_frames(store, cfg["data"]["test_subjects"])
+    dataset = CacheBatchDataset(store.path, frames, geometry.names, read_maps=model.context != "none",
+                                in_memory=bool(tcfg["in_memory"]), reader=tcfg["reader"])
+    return evaluate(model, dataset, device=torch_device, batch_size=int(batch_size or ecfg["batch_size"]),
+                    workers=workers if workers is not None else tcfg["workers"],
+                    flip_test=bool(ecfg["flip_test"] if flip_test is None else flip_test),
+                    amp=resolve_amp(tcfg["amp"], torch_device), dataset_type=evaluation_protocol(cfg, store),
+                    out_dir=out_dir, title=title,
+                    extra={"checkpoint": str(checkpoint), "config": title, "store": str(store.path)})

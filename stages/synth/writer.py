@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import pickle
 import shutil
 import time
@@ -34,6 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cache.atomic import write_bytes_atomic
 from stages.synth.cameras import make_subject_cameras, project, world_to_camera
 from stages.synth.coco import coco_annotation, coco_categories, h36m_to_coco_3d
 from stages.synth.face import HEAD_RADIUS_MM, face_landmarks
@@ -175,12 +175,6 @@ def box_center_scale(part_px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (lo + hi) / 2.0, BOX_PADDING * (hi - lo).max(axis=1) / 200.0
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     """An ``np.load``-able npz with fixed zip timestamps, so equal arrays give equal bytes."""
     buf = io.BytesIO()
@@ -282,9 +276,9 @@ def write_synthetic_h36m(out_dir: Path, *, n_train: int, n_test: int, seed: int 
     render_s = time.perf_counter() - started
 
     for split, ann in splits.items():
-        _write_bytes_atomic(out_dir / f"{split}_h36m_body3d.npz", npz_bytes(_annotation_arrays(ann)))
-        _write_bytes_atomic(out_dir / f"{split}_coco.json", _coco_json(ann, boxes[split], image_size))
-    _write_bytes_atomic(out_dir / "cameras.pkl", pickle.dumps(cameras, protocol=4))
+        write_bytes_atomic(out_dir / f"{split}_h36m_body3d.npz", npz_bytes(_annotation_arrays(ann)))
+        write_bytes_atomic(out_dir / f"{split}_coco.json", _coco_json(ann, boxes[split], image_size))
+    write_bytes_atomic(out_dir / "cameras.pkl", pickle.dumps(cameras, protocol=4))
 
     meta = {
         "generator": GENERATOR_VERSION,
@@ -299,7 +293,7 @@ def write_synthetic_h36m(out_dir: Path, *, n_train: int, n_test: int, seed: int 
                         "scale": "box side / 200, side = 1.2 x joint extent", "coco_file_name": "relative to out_dir",
                         "left_right_colours": "left limbs warm, right limbs cool: do not flip-augment the detector"},  # fmt: skip
     }
-    _write_bytes_atomic(meta_path, json.dumps(meta, indent=1, sort_keys=True).encode())
+    write_bytes_atomic(meta_path, json.dumps(meta, indent=1, sort_keys=True).encode())
     if progress:
         n = n_train + n_test
         print(f"synthetic H36M: {n} frames in {render_s:.1f} s ({n / max(render_s, 1e-9):.1f} frames/s) -> {out_dir}")

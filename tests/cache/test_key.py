@@ -44,3 +44,25 @@ def test_float_noise_in_boxes_does_not_change_the_key():
 def test_store_name_is_readable_and_ends_with_the_key():
     name = store_name("h36m", "hrnet_w32", base_inputs())
     assert name == f"h36m-hrnet_w32-256x192-{base_inputs().key()}.zarr"
+
+
+def test_the_checkpoint_hash_is_remembered_per_path_size_and_mtime(tmp_path, monkeypatch):
+    import os
+
+    from cache import key as key_module
+
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"abc")
+    calls = []
+    real = key_module.sha256_file
+    monkeypatch.setattr(key_module, "sha256_file", lambda path: calls.append(path) or real(path))
+    memo = tmp_path / "cache"
+    first = key_module.sha256_file_memo(weights, memo)
+    assert first == real(weights) and len(calls) == 1
+    assert key_module.sha256_file_memo(weights, memo) == first and len(calls) == 1  # remembered
+    weights.write_bytes(b"abd")  # same size, new content and mtime
+    os.utime(weights, ns=(1, 1))
+    changed = key_module.sha256_file_memo(weights, memo)
+    assert changed == real(weights) != first and len(calls) == 2
+    (memo / key_module.MEMO_NAME).write_text("{not json")  # a broken memo is only a cache
+    assert key_module.sha256_file_memo(weights, memo) == changed and len(calls) == 3

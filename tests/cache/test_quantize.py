@@ -6,7 +6,7 @@ import torch
 
 from cache.quantize import (dequantize_torch, dequantize_uint8, quantize_uint8, relative_l2_error, scheme_errors,
                             storage_dtype)
-from stages.extract.detector import TopdownDetector
+from stages.detector.topdown import TopdownDetector
 from stages.extract.sources import build_source, load_frame
 from tests.helpers import SLIM_DETECTOR
 

@@ -11,7 +11,7 @@ from cache.store import FeatureStore, LevelSpec, StoreError, StoreSpec, create_s
 from cache.verify import verify_store
 
 SPEC = StoreSpec(num_frames=5, shard_frames=2, levels=(LevelSpec("0", 4, 8, 6, 4), LevelSpec("1", 8, 16, 3, 2)),
-                 num_joints=17, joint_format="coco17")
+                 num_joints=17, joint_format="coco17", input_size_wh=(16, 24))
 KEY = KeyInputs("d", "a" * 64, 5, "b" * 64, "c" * 64, (16, 24), "detector")
 
 

@@ -13,10 +13,12 @@ SOURCES = {"h36m": H36mSource, "images": ImageFolderSource, "video": VideoSource
 
 def build_source(cfg: dict, data_root: Path) -> FrameSource:
     """cfg: the config's `dataset` dict (`type` picks the adapter); data_root: where its files are."""
+    from stages.extract.settings import dataset_settings
+
     kind = cfg.get("type")
     if kind not in SOURCES:
         raise SourceError(f"unknown dataset type {kind!r}; known: {sorted(SOURCES)}")
-    return SOURCES[kind].from_config(cfg, Path(data_root))
+    return SOURCES[kind].from_config(dataset_settings(cfg), Path(data_root))
 
 
 __all__ = ["FrameIndex", "FrameSource", "SourceError", "SOURCES", "build_source", "load_frame"]

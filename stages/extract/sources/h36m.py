@@ -57,9 +57,8 @@ def _load_cameras(path: Path) -> dict:
 class H36mSource:
     """Frames, boxes, 3D ground truth (camera-frame mm) and intrinsics from an mmpose-style H36M root."""
 
-    def __init__(self, root: Path, annotation: str | list[str] = "test_h36m_body3d.npz",
-                 cameras: str = "cameras.pkl", dataset: str = "h36m", train_frame_step: int = 1,
-                 test_subjects: tuple[str, ...] = TEST_SUBJECTS):
+    def __init__(self, root: Path, annotation: str | list[str], cameras: str, dataset: str,
+                 train_frame_step: int = 1, test_subjects: tuple[str, ...] = TEST_SUBJECTS):
         """annotation: one npz, or several (e.g. the train and test splits) whose frames are
         stored one after the other in the order given.
 
@@ -81,10 +80,8 @@ class H36mSource:
 
     @classmethod
     def from_config(cls, cfg: dict, data_root: Path) -> "H36mSource":
-        return cls(data_root, annotation=cfg.get("annotation", "test_h36m_body3d.npz"),
-                   cameras=cfg.get("cameras", "cameras.pkl"), dataset=cfg.get("name", "h36m"),
-                   train_frame_step=cfg.get("train_frame_step", 1),
-                   test_subjects=tuple(cfg.get("test_subjects", TEST_SUBJECTS)))
+        return cls(data_root, annotation=cfg["annotation"], cameras=cfg["cameras"], dataset=cfg["name"],
+                   train_frame_step=cfg["train_frame_step"], test_subjects=tuple(cfg["test_subjects"]))
 
     def _kept_frames(self, fields: list[dict[str, str]]) -> np.ndarray:
         """Rows to keep: every ``train_frame_step``-th frame (by frame number) of each training

@@ -61,8 +61,8 @@ class ImageFolderSource:
 
     @classmethod
     def from_config(cls, cfg: dict, data_root: Path) -> "ImageFolderSource":
-        boxes = cfg.get("boxes")
-        return cls(data_root, Path(data_root) / boxes if boxes else None, cfg.get("name", "images"))
+        boxes = cfg["boxes"]
+        return cls(data_root, Path(data_root) / boxes if boxes else None, cfg["name"])
 
     def frame_index(self) -> FrameIndex:
         if not self.root.is_dir():
@@ -90,9 +90,9 @@ class VideoSource:
     @classmethod
     def from_config(cls, cfg: dict, data_root: Path) -> "VideoSource":
         root = Path(data_root)
-        video = root / cfg["video"] if cfg.get("video") else root
-        boxes = cfg.get("boxes")
-        return cls(video, (video.parent / boxes) if boxes else None, cfg.get("name", "video"))
+        video = root / cfg["video"] if cfg["video"] else root
+        boxes = cfg["boxes"]
+        return cls(video, (video.parent / boxes) if boxes else None, cfg["name"])
 
     def frame_index(self) -> FrameIndex:
         if not self.path.is_file():

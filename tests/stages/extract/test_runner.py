@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from cache.store import FeatureStore
-from stages.extract.detector import TopdownDetector
+from stages.detector.topdown import TopdownDetector
 from stages.extract.runner import ExtractRequest, plan_extraction, run_extraction
 from tests.helpers import SLIM_DETECTOR, slim_extract_config
 
@@ -29,7 +29,7 @@ def test_store_holds_detector_outputs_and_ground_truth(slim_store, h36m_root):
     assert slim_store.read("kp2d").shape == (4, 17, 2)
     assert [(lv.stride, lv.channels, lv.height, lv.width) for lv in slim_store.levels] == [
         (4, 16, 32, 24), (8, 32, 16, 12), (16, 64, 8, 6), (32, 128, 4, 3)]
-    assert slim_store.attrs["joint_format"] == "coco17" and slim_store.attrs["random_init"] is True
+    assert slim_store.spec.joint_format == "coco17" and slim_store.attrs["random_init"] is True
     assert slim_store.attrs["key_inputs"]["checkpoint_sha256"] == "random-init:0"
     assert np.isfinite(slim_store.read("feat/3")).all() and np.abs(slim_store.read("feat/0")).max() > 0
 
@@ -95,7 +95,7 @@ def test_external_2d_source(h36m_root, tmp_path):
     cfg = slim_extract_config(kp2d={"source": "external", "file": "test_h36m_2d_detection.npy"})
     store = FeatureStore.open(extract(cfg, h36m_root, tmp_path).path)
     external = np.load(h36m_root / "test_h36m_2d_detection.npy")
-    assert store.attrs["joint_format"] == "h36m17"
+    assert store.spec.joint_format == "h36m17"
     np.testing.assert_allclose(store.read("kp2d"), external[..., :2], rtol=1e-6)
     np.testing.assert_allclose(store.read("score"), external[..., 2], rtol=1e-6)
     affine = store.read("affine")

@@ -39,7 +39,8 @@ def make_store(path: Path, *, num_frames: int = 32, shard_frames: int = 8, joint
     w_in, h_in = INPUT_WH
     specs = tuple(LevelSpec(str(i), s, c, h_in // s, w_in // s) for i, (s, c) in enumerate(levels))
     spec = StoreSpec(num_frames=n, shard_frames=shard_frames, levels=specs, num_joints=17,
-                     joint_format=joint_format, compression=compression, feature_dtype=feature_dtype)
+                     joint_format=joint_format, input_size_wh=INPUT_WH, compression=compression,
+                     feature_dtype=feature_dtype)
     # 3D: a root 4 m in front of the camera, joints within +-400 mm
     gt3d = rng.uniform(-400, 400, (n, 17, 3)).astype(np.float32)
     gt3d[:, 0] = 0
@@ -62,7 +63,7 @@ def make_store(path: Path, *, num_frames: int = 32, shard_frames: int = 8, joint
                  {"subject": (np.arange(n) % 2, subjects),
                   "action": (np.array([(i // 2) % 2 for i in range(n)]), actions),
                   "video": (np.array([video_labels.index(v) for v in videos]), video_labels)},
-                 attrs={"joint_format": joint_format, "input_size_wh": list(INPUT_WH)})
+                 attrs={})
     store = FeatureStore.open(path, mode="r+", allow_incomplete=True)
     for shard in range(spec.num_shards):
         start, stop = spec.shard_bounds(shard)

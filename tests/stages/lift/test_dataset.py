@@ -11,7 +11,7 @@ from stages.lift import dataset as dataset_module
 from stages.lift.build import StoreMismatchError, geometry_from_store
 from stages.lift.dataset import CacheBatchDataset, FrameBatchSampler, lift_inputs, make_loader, select_frames
 from stages.lift.joints import coco17_to_h36m17
-from stages.lift.readers import ShardMmapReader, TensorstoreReader, ZarrReader, open_reader
+from cache.readers import ShardMmapReader
 from tests.stages.lift.lift_stores import make_store, tiny_config
 
 torch.set_num_threads(1)
@@ -33,29 +33,6 @@ def test_a_batch_reads_only_its_frames(store):
         assert feats.dtype == torch.float16
         np.testing.assert_array_equal(feats.numpy(), store.group[f"feat/{name}"].get_orthogonal_selection(([1, 17],)))
     np.testing.assert_array_equal(batch["frame"].numpy(), [1, 17])
-
-
-@pytest.mark.parametrize("compression", ["none", "blosc-zstd"])
-def test_every_reader_returns_what_zarr_reads(tmp_path, compression):
-    store = make_store(tmp_path / "s.zarr", num_frames=20, shard_frames=8, compression=compression)
-    frames = np.array([0, 3, 7, 8, 15, 16, 19])
-    for name in ("0", "1"):
-        path = store.path / "feat" / name
-        expected = ZarrReader(path).read(frames)
-        assert expected.shape == (7, *store.group[f"feat/{name}"].shape[1:])
-        for reader in (ShardMmapReader(path), TensorstoreReader(path)):
-            np.testing.assert_array_equal(reader.read(frames), expected)
-            out = np.zeros_like(expected)
-            assert reader.read(frames, out=out) is out
-            np.testing.assert_array_equal(out, expected)
-        assert isinstance(open_reader(path), ShardMmapReader)  # auto: our layout, compressed or not
-
-
-def test_mmap_reader_keeps_a_bounded_number_of_shards_open(store):
-    reader = ShardMmapReader(store.path / "feat" / "0", max_open=2)
-    expected = ZarrReader(store.path / "feat" / "0").read(np.arange(32))
-    np.testing.assert_array_equal(reader.read(np.arange(32)), expected)
-    assert reader.shards_opened == 4 and len(reader._open) == 2
 
 
 def test_inputs_are_normalised_and_converted_by_hand(store):

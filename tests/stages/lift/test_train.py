@@ -20,7 +20,8 @@ from stages.lift.dataset import CacheBatchDataset
 from stages.lift.joints import H36M_FLIP_PERM
 from stages.lift.model import ContextAwarePoseFormer, mpjpe_loss
 from stages.lift.sampling import sample_bilinear
-from stages.lift.train import TrainRequest, find_resume_checkpoint, load_checkpoint_file, new_run_dir, train
+from stages.lift.checkpoints import find_resume_checkpoint, load_checkpoint_file, new_run_dir
+from stages.lift.train import TrainRequest, train
 from tests.helpers import PROJECT_ROOT, write_config
 from tests.stages.lift.lift_stores import make_store, tiny_config
 

@@ -1,4 +1,4 @@
-"""Train-and-evaluate one lifter config on a cache, once: the unit the demo and `capf ablate` repeat.
+"""The results ledger of the demo and `capf ablate`: train-and-evaluate one lifter config on a cache, once.
 
 A finished model leaves `<work>/models/<name>.json` (metrics, FLOPs, params, run dir) keyed by the
 config's content and the store's key, so re-running a demo or an ablation skips what is done.
@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 
 import click
+
+from cache.atomic import write_text_atomic
 
 
 def echo(step: str, message: str) -> None:
@@ -26,11 +28,12 @@ def _config_digest(path: str) -> str:
 def train_and_record(name: str, config: str, store_path: Path, work: Path, store_key: str, *,
                      epochs: int | None = None) -> dict:
     """Train and evaluate one lifter unless a finished record for this config and cache exists."""
+    from cache.store import FeatureStore
     from pipeline.config import load_config
     from stages.lift.build import build_lifter, geometry_from_store
     from stages.lift.cost import count_cost
+    from stages.lift.settings import lift_settings
     from stages.lift.train import TrainRequest, train
-    from cache.store import FeatureStore
 
     record_path = work / "models" / f"{name}.json"
     identity = {"config": config, "config_digest": _config_digest(config), "store_key": store_key,
@@ -40,7 +43,7 @@ def train_and_record(name: str, config: str, store_path: Path, work: Path, store
         if record.get("identity") == identity:
             echo(name, f"done before (MPJPE {record['mpjpe']:.1f} mm): {record['run_dir']}")
             return record
-    cfg = load_config(config)
+    cfg = lift_settings(load_config(config))
     result = train(TrainRequest(cfg=cfg, store_path=store_path, work_root=work / "runs",
                                 config_name=name, epochs=epochs, device="auto", progress=True))
     model = build_lifter(cfg, geometry_from_store(cfg, FeatureStore.open(store_path)))
@@ -50,7 +53,7 @@ def train_and_record(name: str, config: str, store_path: Path, work: Path, store
               "flops_per_frame": int(cost["flops_per_frame"]), "params": int(cost["params"]),
               "epochs": result.epochs_done, "run_dir": str(result.run_dir), "identity": identity}
     record_path.parent.mkdir(parents=True, exist_ok=True)
-    record_path.write_text(json.dumps(record, indent=2))
+    write_text_atomic(record_path, json.dumps(record, indent=2))
     echo(name, f"MPJPE {record['mpjpe']:.1f} mm, P-MPJPE {record['p_mpjpe']:.1f} mm ({result.run_dir})")
     return record
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cache.key import sha256_file
+from cache.key import sha256_file_memo
 from cache.store import LevelSpec
 
 log = logging.getLogger(__name__)
@@ -82,14 +82,15 @@ def feature_config_digest(cfg) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def verify_checkpoint(checkpoint: Path | None, expected_sha256: str | None) -> str:
-    """sha256 of a local checkpoint, checked against the configured digest when there is one."""
+def verify_checkpoint(checkpoint: Path | None, expected_sha256: str | None, memo_dir: Path | None = None) -> str:
+    """sha256 of a local checkpoint (remembered in ``memo_dir`` per path, size and mtime), checked
+    against the configured digest when there is one."""
     if checkpoint is None:
         raise DetectorError("no checkpoint given: pass CHECKPOINT=/path/to.pth (or RANDOM_INIT=1 for smoke runs)")
     path = Path(checkpoint)
     if not path.is_file():
         raise DetectorError(f"{path}: checkpoint not found")
-    digest = sha256_file(path)
+    digest = sha256_file_memo(path, memo_dir)
     if expected_sha256 and digest != expected_sha256.lower():
         raise DetectorError(f"{path}: sha256 {digest[:12]}... does not match the configured {expected_sha256[:12]}...")
     return digest
@@ -185,6 +186,12 @@ class TopdownDetector:
         if not isinstance(state, dict):
             raise DetectorError(f"{path}: checkpoint holds no state_dict")
         state = {k.removeprefix("module."): v for k, v in state.items()}
+        own = self.model.state_dict()
+        wrong = [k for k, v in state.items() if k in own and tuple(getattr(v, "shape", ())) != tuple(own[k].shape)]
+        if wrong:
+            raise DetectorError(f"{path}: {len(wrong)} tensors have another shape than this config's model (first: "
+                                f"{wrong[0]} is {tuple(state[wrong[0]].shape)}, the model's "
+                                f"{tuple(own[wrong[0]].shape)}); is it for this config?")
         result = self.model.load_state_dict(state, strict=False)
         missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
         if missing:

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from stages.extract.detector import DetectorError, TopdownDetector, load_detector_config, verify_checkpoint
+from stages.detector.topdown import DetectorError, TopdownDetector, load_detector_config, verify_checkpoint
 from stages.extract.sources import build_source, load_frame
-from tests.helpers import SLIM_DETECTOR
+from tests.helpers import SLIM_DETECTOR, mpii_headed_checkpoint
 
 W32 = "mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py"
 RES50 = "mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py"
@@ -64,6 +64,15 @@ def test_checkpoint_lacking_a_tensor_is_refused(tmp_path):
     torch.save(state, path)
     with pytest.raises(DetectorError, match=r"partial.pth: checkpoint lacks 1 .*head.final_layer.weight"):
         TopdownDetector(SLIM_DETECTOR, path)
+
+
+def test_checkpoint_with_wrongly_shaped_tensors_is_refused_in_one_line(tmp_path):
+    path = mpii_headed_checkpoint(tmp_path / "mpii.pth")
+    with pytest.raises(DetectorError) as caught:
+        TopdownDetector(SLIM_DETECTOR, path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message, message
+    assert "head.final_layer.weight" in message  # which tensor, as for a missing one
 
 
 def test_checkpoint_sha256_is_verified(tmp_path):

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cache.key import sha256_file
-from stages.extract.detector import resolve_config_path
+from stages.detector.topdown import resolve_config_path
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,23 @@
+# The one source of stage one's defaults: every extract config is completed from these sections
+# (stages/extract/settings.py), and a key that is not here is refused with the nearest known key.
+# Not a config to run: it names no detector or dataset of its own.
+detector = dict(
+    name=None,               # readable part of the store's name (default: the mmpose config's stem)
+    config=None,             # mmpose top-down config: a path, or mmpose::<path inside the mmpose package>
+    checkpoint_sha256=None,  # the checkpoint's sha256: verified before any work when set
+    flip_test=False,         # the detector's own flip test for its 2D joints (features: the unflipped pass)
+    seed=0,                  # weights seed for --random-init smoke runs only
+)
+# `dataset.type` picks a frame source; each type has its own keys.
+datasets = dict(
+    # train_frame_step=k: every k-th frame of each training video; test_subjects keep every frame
+    h36m=dict(type='h36m', name='h36m', annotation='test_h36m_body3d.npz', cameras='cameras.pkl',
+              train_frame_step=1, test_subjects=('S9', 'S11')),
+    images=dict(type='images', name='images', boxes=None),
+    video=dict(type='video', name='video', video=None, boxes=None),
+)
+kp2d = dict(source='detector', file=None)  # or source='external' with file= (relative to DATA_ROOT)
+# compression: or 'blosc-zstd' (~0.6x bytes, slower random reads). dtype: or 'int8' (uint8 codes with a
+# per-(frame, channel) scale, part of the store's key: 0.51x the bytes of fp16, ~0.25 % error; README "Dataset scale")
+cache = dict(shard_frames=256, compression='none', dtype='float16')
+runtime = dict(batch_size=32, num_workers=2, device='auto')
