@@ -100,7 +100,8 @@ def per_shard_costs(store_path: Path, shards: int = 64) -> dict:
             "shard_frames": store.spec.shard_frames}
 
 
-def measure_scale(store_path: Path, *, batch: int, workers: int, steps: int, device: str) -> dict:
+def measure_scale(store_path: Path, *, batch: int, workers: int, steps: int, device: str,
+                  memory_batches: int = 8, epoch_batch: int = 512) -> dict:
     from pipeline.bench import bench_loader
 
     tick = time.perf_counter()
@@ -120,14 +121,14 @@ def measure_scale(store_path: Path, *, batch: int, workers: int, steps: int, dev
         "feature_bytes_per_frame": feat_bytes / store.num_frames,
         "open_seconds": open_seconds,
         "dataset_seconds": dataset_seconds,
-        "worker_memory": worker_memory(store_path, batch=batch, workers=workers, batches=8),
+        "worker_memory": worker_memory(store_path, batch=epoch_batch, workers=workers, batches=memory_batches),
         "loader_vs_memory": {
             "verified": bench_loader(store_path, batch=batch, steps=steps, workers=(workers,), device=device,
                                      verify=True),
             "unverified": bench_loader(store_path, batch=batch, steps=steps, workers=(workers,), device=device,
                                        verify=False)},
-        "epoch": {"verified": epoch_read(store_path, batch=512, workers=workers, verify=True),
-                  "unverified": epoch_read(store_path, batch=512, workers=workers, verify=False)},
+        "epoch": {"verified": epoch_read(store_path, batch=epoch_batch, workers=workers, verify=True),
+                  "unverified": epoch_read(store_path, batch=epoch_batch, workers=workers, verify=False)},
         "per_shard": per_shard_costs(store_path),
     }
 
@@ -156,7 +157,8 @@ def extrapolate_full_dataset(entries: list[dict]) -> dict:
 
 
 def run_scale_bench(work: Path, out_json: Path, *, frames: int, feature_dtype: str = "int8",
-                    device: str = "cpu", batch: int = 128, workers: int = 2, steps: int = 3) -> dict:
+                    device: str = "cpu", batch: int = 64, workers: int = 2, steps: int = 2,
+                    memory_batches: int = 8, epoch_batch: int = 512) -> dict:
     """Write (or reuse) an N-frame W32 store under ``work``, measure it, merge into ``out_json``."""
     from pipeline.bench import synthetic_w32_store
 
@@ -165,7 +167,8 @@ def run_scale_bench(work: Path, out_json: Path, *, frames: int, feature_dtype: s
     if not (path.exists() and FeatureStore.open(path, allow_incomplete=True).is_complete()):
         synthetic_w32_store(path, frames=frames, feature_dtype=feature_dtype, progress=True)
     write_seconds = time.perf_counter() - tick
-    entry = {**measure_scale(path, batch=batch, workers=workers, steps=steps, device=device),
+    entry = {**measure_scale(path, batch=batch, workers=workers, steps=steps, device=device,
+                             memory_batches=memory_batches, epoch_batch=epoch_batch),
              "write_seconds": write_seconds, "device": device, "batch": batch, "workers": workers,
              "torch_threads": torch.get_num_threads()}
     results = json.loads(out_json.read_text()) if out_json.exists() else {"entries": []}
