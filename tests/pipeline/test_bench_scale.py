@@ -33,6 +33,6 @@ def test_scale_bench_writes_its_figures(tmp_path):
     (entry,) = results["entries"]
     assert entry["frames"] == 128 and entry["feature_dtype"] == "int8"
     assert entry["worker_memory"]["workers"] and all(w["uss"] > 0 for w in entry["worker_memory"]["workers"])
-    assert set(entry["loader_vs_memory"]) == {"verified", "unverified"}
+    assert set(entry["loader_vs_memory"]) == {"verified", "unverified"} and set(entry["epoch"]) == {"verified"}
     assert entry["epoch"]["verified"]["first"]["fps"] > 0
     assert results["full_dataset"]["step1"]["frames"] == 1_559_752 + 543_344
