@@ -2,9 +2,11 @@
 
 A store's key hashes everything that determines its contents and nothing else (DESIGN.md, "The
 cache contract"): the frame index (image paths relative to the data root + boxes), the detector
-config text, the checkpoint's sha256, the input size, the 2D source and the schema version.
-Lifting-model settings never enter the key, so every stage-two ablation reuses one store; layout
-choices (shard size, compression) do not either, because they change bytes on disk, not values.
+config text, the checkpoint's sha256, the input size, the 2D source, the stored feature type
+(fp16 or 8-bit codes: they hold different values) and the schema version. Lifting-model settings
+never enter the key, so every stage-two ablation reuses one store; layout choices (shard size,
+compression) do not either, because they change bytes on disk, not values. A frame step of the
+source (every k-th training frame) enters through the frame index.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class KeyInputs:
     input_size_wh: tuple[int, int]
     kp2d_source: str  # "detector" or "external:<sha256 of the detections file>"
     flip_test: bool = False
+    feature_dtype: str = "float16"  # "int8": stored values differ, so the key does
     schema_version: int = SCHEMA_VERSION
     extra: dict = field(default_factory=dict)
 

@@ -10,11 +10,16 @@ shards itself when their codecs allow it:
 * ``ShardMmapReader`` (``"mmap"``): inner codecs ``bytes`` [+ ``blosc``] [+ ``crc32c``], index at the
   end (what cache/store.py writes, compressed or not). It reads each shard's index once and copies
   (or blosc-decodes) each requested frame straight out of a memory map into the output: one pass,
-  no intermediate buffers, fork-safe. Checksums are not re-verified here (`capf cache verify` does
-  that); index entries and chunk sizes are checked when a shard is first mapped, so a foreign
-  layout fails loudly instead of returning garbage. Uncompressed is the fast path: blosc-zstd
-  decoding ran at ~850 frames/s per core on random features (tensorstore ~1,900 on two threads).
-* ``TensorstoreReader`` (``"tensorstore"``): any zarr3 array; parallel inside one process.
+  no intermediate buffers, fork-safe. Each chunk's crc32c is checked the first time this run reads
+  it (``cache.checksum.ChunkVerifier``: a bitmap shared by forked workers), and each shard index's
+  when the shard is mapped, so a flipped bit stops training with one line naming the array and
+  frame instead of being trained on; ``verify=False`` skips the chunk checks. Index entries and
+  chunk sizes are checked when a shard is first mapped, so a foreign layout fails loudly instead of
+  returning garbage. Uncompressed is the fast path: blosc-zstd decoding ran at ~850 frames/s per
+  core on random features (tensorstore ~1,900 on two threads). float16 maps, the uint8 codes of an
+  int8 store and their float32 scales are all read this way.
+* ``TensorstoreReader`` (``"tensorstore"``): any zarr3 array; parallel inside one process (its
+  zarr3 driver checks crc32c itself).
 * ``ZarrReader`` (``"zarr"``): zarr-python, the reference the others are tested against.
 
 ``open_reader(path, kind="auto")`` picks mmap when the metadata allows it, else tensorstore.
@@ -33,8 +38,11 @@ from typing import Protocol
 
 import numpy as np
 
+from cache.checksum import ChunkChecksumError, ChunkVerifier, crc32c, store_of
+
 READER_KINDS = ("auto", "mmap", "tensorstore", "zarr")
 _MISSING = np.uint64(2**64 - 1)  # shard-index entry of a chunk that was never written
+MMAP_DTYPES = {"float16": np.float16, "uint8": np.uint8, "float32": np.float32}
 # inner codec chains the mmap reader decodes itself: raw bytes, or blosc (self-describing header)
 _INNER_CODECS = (["bytes"], ["bytes", "crc32c"], ["bytes", "blosc"], ["bytes", "blosc", "crc32c"])
 
@@ -43,7 +51,8 @@ class FrameReader(Protocol):
     shape: tuple[int, ...]  # (N, C, H, W)
 
     def read(self, frames: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Frames `(B,)` (sorted ascending reads fastest) -> `(B, C, H, W)` float16, into `out` if given."""
+        """Frames `(B,)` (sorted ascending reads fastest) -> `(B, C, H, W)` in the array's dtype
+        (float16 maps, or uint8 codes of an int8 store), into `out` if given."""
 
 
 def _metadata(path: Path) -> dict:
@@ -52,7 +61,7 @@ def _metadata(path: Path) -> dict:
 
 def mmap_layout_problem(meta: dict) -> str | None:
     """Why ``ShardMmapReader`` cannot read an array with this zarr.json, or None if it can."""
-    if meta.get("data_type") != "float16":
+    if meta.get("data_type") not in MMAP_DTYPES:
         return f"data type {meta.get('data_type')}"
     codecs = meta.get("codecs", [])
     if len(codecs) != 1 or codecs[0].get("name") != "sharding_indexed":
@@ -95,7 +104,7 @@ class ShardMmapReader:
     open-file limit, so a store with tens of thousands of shards works in every worker.
     """
 
-    def __init__(self, path: Path, max_open: int | None = None):
+    def __init__(self, path: Path, max_open: int | None = None, verify: bool = True):
         self.path = Path(path)
         meta = _metadata(self.path)
         problem = mmap_layout_problem(meta)
@@ -103,12 +112,15 @@ class ShardMmapReader:
             raise ValueError(f"{self.path}: the mmap reader cannot read this array ({problem})")
         conf = meta["codecs"][0]["configuration"]
         self.shape = tuple(int(v) for v in meta["shape"])
+        self.dtype = np.dtype(MMAP_DTYPES[meta["data_type"]])
         self.shard_frames = int(meta["chunk_grid"]["configuration"]["chunk_shape"][0])
-        self.frame_bytes = int(np.prod(self.shape[1:])) * 2
+        self.frame_bytes = int(np.prod(self.shape[1:])) * self.dtype.itemsize
         inner = [c["name"] for c in conf["codecs"]]
         self._chunk_trailer = 4 if inner[-1] == "crc32c" else 0
         self.compressed = "blosc" in inner
         self._index_trailer = 4 if [c["name"] for c in conf["index_codecs"]][-1] == "crc32c" else 0
+        # made here, before loader workers fork, so they share what has been verified
+        self.verifier = ChunkVerifier(self.path, self.shape[0]) if verify and self._chunk_trailer else None
         self._tail = "/0" * (len(self.shape) - 1)
         self.max_open = max_open
         self._open: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
@@ -136,12 +148,17 @@ class ShardMmapReader:
         frames_here = min(self.shard_frames, self.shape[0] - shard * self.shard_frames)
         index_bytes = 16 * self.shard_frames
         index = data[len(data) - index_bytes - self._index_trailer: len(data) - self._index_trailer]
+        if self.verifier is not None and self._index_trailer and len(data) >= index_bytes + 4 and (
+                crc32c(index) != int(data[-4:].view("<u4")[0])):
+            raise ChunkChecksumError(f"{file}: the shard index of frames {shard * self.shard_frames}-"
+                                     f"{shard * self.shard_frames + frames_here - 1} fails its crc32c check; run "
+                                     f"`capf cache verify {store_of(self.path)}` to list every bad chunk")
         index = index.view("<u8").reshape(self.shard_frames, 2)[:frames_here].copy()
         written = index[:, 0] != _MISSING
         sizes = index[written, 1]
         bad_size = (sizes <= self._chunk_trailer) if self.compressed else (sizes != self.frame_bytes + self._chunk_trailer)
         if np.any(bad_size) or np.any(index[written, 0] + sizes > len(data)):
-            raise ValueError(f"{file}: shard index does not describe {self.shape[1:]} float16 frames")
+            raise ValueError(f"{file}: shard index does not describe {self.shape[1:]} {self.dtype} frames")
         self._open[shard] = (data, index)
         self.shards_opened += 1
         return data, index
@@ -149,18 +166,21 @@ class ShardMmapReader:
     def read(self, frames: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         frames = np.asarray(frames, dtype=np.int64)
         if out is None:
-            out = np.empty((len(frames), *self.shape[1:]), dtype=np.float16)
+            out = np.empty((len(frames), *self.shape[1:]), dtype=self.dtype)
         flat = out.reshape(len(frames), -1).view(np.uint8)
         shards, within = np.divmod(frames, self.shard_frames)
         for k in range(len(frames)):
             data, index = self._shard(int(shards[k]))
-            offset, size = index[within[k]]
+            offset, size = (int(v) for v in index[within[k]])
             if offset == _MISSING:
                 flat[k] = 0  # never-written chunk = the array's fill value
-            elif self.compressed:
-                self._decompress(data[int(offset): int(offset + size) - self._chunk_trailer], flat[k])
+                continue
+            if self.verifier is not None:
+                self.verifier.check(int(frames[k]), data[offset: offset + size])
+            if self.compressed:
+                self._decompress(data[offset: offset + size - self._chunk_trailer], flat[k])
             else:
-                flat[k] = data[int(offset): int(offset) + self.frame_bytes]
+                flat[k] = data[offset: offset + self.frame_bytes]
         self.frames_copied += len(frames)
         return out
 
@@ -168,7 +188,7 @@ class ShardMmapReader:
         from numcodecs import blosc
 
         if int(chunk[4:8].view("<u4")[0]) != self.frame_bytes:  # blosc header: uncompressed size
-            raise ValueError(f"{self.path}: a blosc chunk does not hold one {self.shape[1:]} float16 frame")
+            raise ValueError(f"{self.path}: a blosc chunk does not hold one {self.shape[1:]} {self.dtype} frame")
         blosc.decompress(chunk, dest)
 
     def close(self) -> None:
@@ -229,18 +249,19 @@ class ZarrReader:
         return out
 
 
-def open_reader(path: Path, kind: str = "auto") -> FrameReader:
-    """A reader for the array at `path` (a store's `feat/<l>` folder).
+def open_reader(path: Path, kind: str = "auto", verify: bool = True) -> FrameReader:
+    """A reader for the array at `path` (a store's `feat/<l>` or `feat_scale/<l>` folder).
 
     kind: ``"auto"`` (mmap when the layout allows it, else tensorstore), ``"mmap"``,
-    ``"tensorstore"`` or ``"zarr"``.
+    ``"tensorstore"`` or ``"zarr"``. verify: check each chunk's crc32c once per run (the mmap
+    reader; zarr-python and tensorstore always check).
     """
     if kind not in READER_KINDS:
         raise ValueError(f"reader must be one of {READER_KINDS}, got {kind!r}")
     if kind == "auto":
         kind = "mmap" if mmap_layout_problem(_metadata(Path(path))) is None else "tensorstore"
     if kind == "mmap":
-        return ShardMmapReader(path)
+        return ShardMmapReader(path, verify=verify)
     if kind == "tensorstore":
         return TensorstoreReader(path)
     return ZarrReader(path)

@@ -3,6 +3,8 @@
 Layout (one store per content key; see DESIGN.md "The cache contract"):
 
     feat/<l>     (N, C_l, H_l, W_l) float16  inner chunk = 1 frame, shard = `shard_frames` frames
+                 (uint8 codes when `spec.feature_dtype == "int8"`, see cache/quantize.py)
+    feat_scale/<l> (N, C_l, 2) float32       int8 stores only: (offset, step) per frame and channel
     kp2d         (N, J, 2) float32           2D joints in image pixels (the configured 2D source)
     kp2d_input   (N, J, 2) float32           the same joints in detector-input pixels
     score        (N, J) float32              joint confidence
@@ -35,12 +37,16 @@ import numpy as np
 import zarr
 import zarr.codecs as codecs
 
+from cache.claims import CLAIMS_DIR
 from cache.key import SCHEMA_VERSION, KeyInputs
+from cache.quantize import quantize_uint8, scale_array_name, storage_dtype
 
 if TYPE_CHECKING:
     from cache.readers import FrameReader
 
 COMPRESSIONS = ("none", "blosc-zstd")
+QUANTIZATION_NOTE = ("uint8 codes, affine per (frame, channel): x = offset + step * code, (offset, step) "
+                     "in feat_scale/<l>")
 
 
 class StoreError(RuntimeError):
@@ -69,6 +75,7 @@ class StoreSpec:
     joint_format: str  # "coco17" (the detector's joints) or "h36m17" (external detections)
     input_size_wh: tuple[int, int]  # the detector's input (crop) size: where kp2d_input and the maps live
     compression: str = "none"
+    feature_dtype: str = "float16"  # or "int8" (cache/quantize.py); part of the content key
 
     @property
     def num_shards(self) -> int:
@@ -127,17 +134,24 @@ def create_store(
     group = zarr.open_group(tmp, mode="w")
     n, shard = spec.num_frames, spec.shard_frames
     compressors = _compressors(spec.compression)
+    quantized = spec.feature_dtype != "float16"
     for level in spec.levels:
         group.create_array(
             f"feat/{level.name}",
             shape=(n, level.channels, level.height, level.width),
             chunks=(1, level.channels, level.height, level.width),
             shards=(shard, level.channels, level.height, level.width),
-            dtype="float16",
+            dtype=storage_dtype(spec.feature_dtype),
             compressors=compressors,
             fill_value=0,
-            attributes={"stride": level.stride, "channels": level.channels},
+            attributes={"stride": level.stride, "channels": level.channels,
+                        **({"quantization": QUANTIZATION_NOTE} if quantized else {})},
         )
+        if quantized:  # same sharding as the codes: one frame's scales are one small chunk
+            group.create_array(scale_array_name(level.name), shape=(n, level.channels, 2),
+                               chunks=(1, level.channels, 2), shards=(shard, level.channels, 2), dtype="float32",
+                               compressors=compressors, fill_value=0,
+                               attributes={"of": f"feat/{level.name}", "columns": ["offset", "step"]})
     for name, (shape, dtype) in _per_frame_arrays(spec).items():
         group.create_array(name, shape=(n, *shape), chunks=(shard, *shape), dtype=dtype,
                            compressors=compressors, fill_value=0)
@@ -171,17 +185,24 @@ def create_store(
     return path
 
 
-def copy_store(source: "FeatureStore", path: Path, *, compression: str) -> "FeatureStore":
+def copy_store(source: "FeatureStore", path: Path, *, compression: str,
+               feature_dtype: str | None = None) -> "FeatureStore":
     """A complete copy of ``source`` with another compression: the same values in other bytes (what
-    `make bench` compares sizes with). Static and index arrays are carried over too."""
-    spec = replace(source.spec, compression=compression)
+    `make bench` compares sizes with). Static and index arrays are carried over too. With
+    ``feature_dtype='int8'`` an fp16 source's maps are quantised on the way (new values, so a new
+    key; cache/convert.py)."""
+    if feature_dtype not in (None, source.spec.feature_dtype) and source.spec.feature_dtype != "float16":
+        raise StoreError(f"{source.path}: holds {source.spec.feature_dtype} codes; only fp16 stores convert")
+    spec = replace(source.spec, compression=compression, feature_dtype=feature_dtype or source.spec.feature_dtype)
     static = {name: source.read(name) for name in ("bbox", "image_size", "gt3d", "gt2d", "camera", "index/frame")
               if source.has(name)}
     tables = {name: (source.read(f"index/{name}"), source.labels(name))
               for name in ("subject", "action", "video", "camera") if source.has(f"index/{name}")}
-    create_store(path, spec, KeyInputs(**{**source.attrs["key_inputs"],
+    create_store(path, spec, KeyInputs(**{**source.attrs["key_inputs"], "feature_dtype": spec.feature_dtype,
                                           "input_size_wh": tuple(source.attrs["key_inputs"]["input_size_wh"])}),
-                 static, tables, attrs={"copied_from": str(source.path)})
+                 static, tables, attrs={k: v for k, v in source.attrs.items() if k in ("detector", "detector_config",
+                                                                                  "random_init", "pixel_convention")}
+                 | {"copied_from": str(source.path)})
     copy = FeatureStore.open(path, mode="r+", allow_incomplete=True)
     for shard in range(spec.num_shards):
         start, stop = spec.shard_bounds(shard)
@@ -240,6 +261,10 @@ class FeatureStore:
     def pending_shards(self) -> list[int]:
         return [int(i) for i in np.flatnonzero(~self.done_mask())]
 
+    def is_shard_done(self, shard: int) -> bool:
+        """One shard's flag, read fresh from disk (one small chunk, not the whole mask)."""
+        return bool(self.group["done"][shard])
+
     def is_complete(self) -> bool:
         return bool(self.attrs.get("complete")) and bool(self.done_mask().all())
 
@@ -252,15 +277,35 @@ class FeatureStore:
         if missing:
             raise StoreError(f"{self.path}: shard {shard} write lacks {sorted(missing)}")
         start, stop = self.spec.shard_bounds(shard)
-        for name, values in arrays.items():
+        for name, values in self.encode_features(arrays).items():
             self.group[name][start:stop] = values
         self.group["done"][shard] = True
 
+    def encode_features(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The arrays as stored: ``feat/<l>`` maps (B, C, H, W) become uint8 codes plus
+        ``feat_scale/<l>`` (B, C, 2) in an int8 store (quantised here, once, on the CPU: the same
+        bytes whichever process writes the shard); unchanged otherwise."""
+        if self.spec.feature_dtype == "float16":
+            return arrays
+        out = {}
+        for name, values in arrays.items():
+            if name.startswith("feat/"):
+                out[name], out[scale_array_name(name[len("feat/"):])] = quantize_uint8(values)
+            else:
+                out[name] = values
+        return out
+
+    @property
+    def feature_dtype(self) -> str:
+        return self.spec.feature_dtype
+
     def mark_complete_if_done(self) -> bool:
-        """Set `complete` once every shard is done (any rank may call it; it is idempotent)."""
+        """Set `complete` once every shard is done (any rank may call it; it is idempotent) and drop
+        the extractors' `claims/` folder, which only matters while shards are pending."""
         if self.done_mask().all():
             self.group.attrs["complete"] = True
             self.attrs["complete"] = True
+            shutil.rmtree(self.path / CLAIMS_DIR, ignore_errors=True)
             return True
         return False
 
@@ -274,14 +319,19 @@ class FeatureStore:
     def has(self, name: str) -> bool:
         return name in self.group
 
-    def reader(self, level: str, kind: str = "auto") -> "FrameReader":
-        """Random-access frames of ``feat/<level>`` through the fastest reader its layout allows
-        (cache/readers.py); the reader opens files lazily, so it can be handed to forked workers."""
+    def reader(self, level: str, kind: str = "auto", *, verify: bool = True, scales: bool = False) -> "FrameReader":
+        """Random-access frames of ``feat/<level>`` (or, with ``scales``, of an int8 store's
+        ``feat_scale/<level>``) through the fastest reader its layout allows (cache/readers.py);
+        ``verify``: check each chunk's crc32c once per run. The reader opens files lazily, so it can
+        be handed to forked workers."""
         from cache.readers import open_reader
 
         if not self.has(f"feat/{level}"):
             raise StoreError(f"{self.path}: no feature level {level!r} (it has {[lv.name for lv in self.levels]})")
-        return open_reader(self.path / "feat" / level, kind)
+        name = scale_array_name(level) if scales else f"feat/{level}"
+        if not self.has(name):
+            raise StoreError(f"{self.path}: no {name} (a {self.spec.feature_dtype} store has no scales)")
+        return open_reader(self.path / name, kind, verify=verify)
 
     def size_on_disk(self) -> int:
         return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())

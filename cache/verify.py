@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,10 +26,13 @@ class VerifyReport:
         return not self.errors and self.complete
 
 
-def _walk_arrays(group: zarr.Group, prefix: str = ""):
-    for name, member in group.members():
+def walk_arrays(group: zarr.Group, prefix: str = ""):
+    with warnings.catch_warnings():  # an extraction in progress keeps its claims/ folder in the store
+        warnings.filterwarnings("ignore", message="Object at claims is not recognized")
+        members = list(group.members())
+    for name, member in members:
         if isinstance(member, zarr.Group):
-            yield from _walk_arrays(member, f"{prefix}{name}/")
+            yield from walk_arrays(member, f"{prefix}{name}/")
         else:
             yield f"{prefix}{name}", member
 
@@ -38,7 +42,7 @@ def verify_store(path: Path) -> VerifyReport:
     naming the array and frame range, so a user knows which shard to re-extract."""
     store = FeatureStore.open(path, allow_incomplete=True)
     report = VerifyReport(path=Path(path), complete=store.is_complete())
-    for name, array in _walk_arrays(store.group):
+    for name, array in walk_arrays(store.group):
         step = array.chunks[0]
         for start in range(0, array.shape[0], step):
             stop = min(start + step, array.shape[0])

@@ -7,14 +7,20 @@ Every figure pairs the thing measured with its ideal on the same data in the sam
   / the same model fed from tensors already in memory (target >= 0.9);
 - cache_read_vs_memmap[reader]: random sorted batches read from the store / from a raw memory-mapped
   fp16 array of the same data;
-- bytes_per_frame_ratio[codec]: bytes per frame on disk / raw fp16 bytes per frame;
+- bytes_per_frame_ratio[codec]: bytes per frame on disk / raw fp16 bytes per frame (fp16 and int8);
+- loader_vs_memory_unverified[w]: the same as loader_vs_memory with the crc32c check off;
+- cache_vs_online_backbone: lifter training samples/s from the cache / with the frozen HRNet-W32
+  run on decoded crops every step (pipeline/bench_online.py);
+- crc32c_gbps: the two crc32c implementations on W32 frames (the reader uses the faster);
 - params and flops_per_frame of the full model with HRNet-W32 levels (paper: 609.9 M).
+`--scale N` measures an N-frame store instead (pipeline/bench_scale.py, bench/scale.json).
 """
 
 from __future__ import annotations
 
 import json
 import platform
+import shutil
 import time
 from pathlib import Path
 
@@ -74,20 +80,25 @@ def bench_extraction(work: Path, *, frames: int, batch_size: int, workers: int, 
     after = forward_seconds()  # before and after bracket the end-to-end run: drift in load cancels
     forward = len(index) / ((before + after) / 2)
     e2e = result.frames_written / result.loop_seconds
-    return {"store": result.path, "extract_fps": e2e, "forward_fps": forward, "ratio": e2e / forward}
+    crops = [{"inputs": i, "data_samples": d} for b in batches for i, d in zip(b["inputs"], b["data_samples"])]
+    return {"store": result.path, "extract_fps": e2e, "forward_fps": forward, "ratio": e2e / forward,
+            "detector": detector, "crops": crops}
 
 
 def bytes_per_frame(store_path: Path, work: Path) -> dict:
-    """Store bytes per frame (uncompressed and blosc-zstd rewrites of the same real features) / raw fp16."""
+    """Feature bytes per frame (fp16 and int8, uncompressed and blosc-zstd rewrites of the same real
+    features; int8 counts its scales) / raw fp16 bytes per frame."""
     store = FeatureStore.open(store_path)
     raw = sum(lv.channels * lv.height * lv.width * 2 for lv in store.levels)
     work.mkdir(parents=True, exist_ok=True)
     out = {}
-    for codec in ("none", "blosc-zstd"):
-        path = work / f"bytes-{codec}.zarr"
-        copy_store(store, path, compression=codec)
-        feat_bytes = sum(f.stat().st_size for f in (path / "feat").rglob("*") if f.is_file())
-        out[codec] = feat_bytes / store.num_frames / raw
+    for dtype in ("float16", "int8"):
+        for codec in ("none", "blosc-zstd"):
+            path = work / f"bytes-{dtype}-{codec}.zarr"
+            copy_store(store, path, compression=codec, feature_dtype=dtype)
+            feat_bytes = sum(f.stat().st_size for folder in ("feat", "feat_scale")
+                             for f in (path / folder).rglob("*") if f.is_file())
+            out[codec if dtype == "float16" else f"int8-{codec}"] = feat_bytes / store.num_frames / raw
     return out
 
 
@@ -95,10 +106,19 @@ def _bench_key(frames: int) -> KeyInputs:
     return KeyInputs("bench", "0" * 64, frames, "0" * 64, "random", (192, 256), "detector")
 
 
-def synthetic_w32_store(path: Path, frames: int, shard_frames: int = 256, seed: int = 0) -> Path:
+def synthetic_w32_store(path: Path, frames: int, shard_frames: int = 256, seed: int = 0,
+                        feature_dtype: str = "float16", progress: bool = False) -> Path:
     """A complete store of HRNet-W32 shapes filled with random values (read speed does not depend on
-    the values), with 2D inputs and 3D targets a lifter can train on."""
-    spec = StoreSpec(frames, shard_frames, W32_LEVELS, 17, "h36m17", input_size_wh=(192, 256))
+    the values), with 2D inputs and 3D targets a lifter can train on.
+
+    One random shard's maps serve every shard, so every full shard's feature files are the same
+    bytes: zarr encodes the first one and the others are file copies of it (zarr-python needs ~10 s
+    per 256-frame W32 shard on 2 cores, which would make N = 100k take an hour). The per-frame
+    arrays are written through zarr for every shard; the result is an ordinary store (tested)."""
+    from tqdm import tqdm
+
+    spec = StoreSpec(frames, shard_frames, W32_LEVELS, 17, "h36m17", input_size_wh=(192, 256),
+                     feature_dtype=feature_dtype)
     rng = np.random.default_rng(seed)
     gt3d = rng.normal(0, 300, (frames, 17, 3)).astype(np.float32) + [0, 0, 5000]
     static = {"bbox": np.tile(np.float32([0, 0, 1000, 1000]), (frames, 1)),
@@ -107,15 +127,27 @@ def synthetic_w32_store(path: Path, frames: int, shard_frames: int = 256, seed: 
                  {"subject": (np.zeros(frames, np.int32), ["S1"]), "action": (np.zeros(frames, np.int32), ["Walking"])},
                  {})
     store = FeatureStore.open(path, mode="r+", allow_incomplete=True)
-    for shard in range(spec.num_shards):
+    maps = {f"feat/{lv.name}": rng.standard_normal((shard_frames, lv.channels, lv.height, lv.width), np.float32)
+            .astype(np.float16) for lv in W32_LEVELS}
+    feature_files = [f"{prefix}/{lv.name}" for prefix in ("feat", "feat_scale") for lv in W32_LEVELS
+                     if store.has(f"{prefix}/{lv.name}")]
+    for shard in tqdm(range(spec.num_shards), desc=f"write {path.name}", unit="shard", disable=not progress):
         start, stop = spec.shard_bounds(shard)
         n = stop - start
-        values = {f"feat/{lv.name}": rng.standard_normal((n, lv.channels, lv.height, lv.width), np.float32)
-                  .astype(np.float16) for lv in W32_LEVELS}
         kp = rng.uniform(100, 900, (n, 17, 2)).astype(np.float32)
-        values.update(kp2d=kp, kp2d_input=kp * 0.2, score=np.ones((n, 17), np.float32), det_kp2d=kp,
-                      affine=np.tile(np.float32([[0.2, 0, 0], [0, 0.2, 0]]), (n, 1, 1)))
-        store.write_shard(shard, values)
+        small = dict(kp2d=kp, kp2d_input=kp * 0.2, score=np.ones((n, 17), np.float32), det_kp2d=kp,
+                     affine=np.tile(np.float32([[0.2, 0, 0], [0, 0.2, 0]]), (n, 1, 1)))
+        if shard == 0 or n < shard_frames:
+            store.write_shard(shard, {**{name: block[:n] for name, block in maps.items()}, **small})
+            continue
+        for name in feature_files:  # the same bytes zarr wrote for shard 0
+            tail = "/0" * 3 if name.startswith("feat/") else "/0" * 2
+            target = path / name / "c" / f"{shard}{tail}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path / name / "c" / f"0{tail}", target)
+        for name, values in small.items():
+            store.group[name][start:stop] = values
+        store.group["done"][shard] = True
     store.mark_complete_if_done()
     return path
 
@@ -191,8 +223,10 @@ class _TrainingStep:
             torch.cuda.synchronize()
 
 
-def bench_loader(store_path: Path, *, batch: int, steps: int, workers: tuple[int, ...], device: str) -> dict:
-    """Training samples/s of the full model reading lazily from the store vs fed from memory."""
+def bench_loader(store_path: Path, *, batch: int, steps: int, workers: tuple[int, ...], device: str,
+                 verify: bool = True) -> dict:
+    """Training samples/s of the full model reading lazily from the store vs fed from memory
+    (``verify``: the lazy reader checks each chunk's crc32c the first time it reads it)."""
     from stages.lift.dataset import CacheBatchDataset, FrameBatchSampler, make_loader
 
     store = FeatureStore.open(store_path)
@@ -201,9 +235,9 @@ def bench_loader(store_path: Path, *, batch: int, steps: int, workers: tuple[int
     step = _TrainingStep(torch.device(device))
     pin = device.startswith("cuda")
 
-    memory_dataset = CacheBatchDataset(store_path, frames, names, in_memory=True)
+    memory_dataset = CacheBatchDataset(store_path, frames, names, in_memory=False)
     sampler = FrameBatchSampler(len(frames), batch, shuffle=True, seed=0, drop_last=True)
-    in_memory = [memory_dataset[b] for b in list(sampler)[:steps + 1]]
+    in_memory = [memory_dataset[b] for b in list(sampler)[:steps + 1]]  # read once, then held in RAM
     if pin:
         in_memory = [{k: (v.pin_memory() if isinstance(v, torch.Tensor) else [f.pin_memory() for f in v])
                       for k, v in b.items()} for b in in_memory]
@@ -227,7 +261,7 @@ def bench_loader(store_path: Path, *, batch: int, steps: int, workers: tuple[int
 
     out = {"memory_sps": {}, "lazy_sps": {}, "ratio": {}}
     for count in workers:
-        lazy = CacheBatchDataset(store_path, frames, names, in_memory=False)
+        lazy = CacheBatchDataset(store_path, frames, names, in_memory=False, verify=verify)
         memory_sps, lazy_sps = paired(make_loader(lazy, sampler, workers=count, pin_memory=pin))
         out["memory_sps"][str(count)] = memory_sps
         out["lazy_sps"][str(count)] = lazy_sps
@@ -256,11 +290,22 @@ def run_bench(work: Path, out_json: Path, *, quick: bool = False, device: str = 
     reads = bench_cache_reads(store, work / "memmap", batch=16 if quick else 512, batches=4 if quick else 9)
     loader = bench_loader(store, batch=8 if quick else 512, steps=1 if quick else 3,
                           workers=(1, 2) if quick else (1, 2, 4), device=device)
+    unverified = bench_loader(store, batch=64 if quick else 512, steps=2 if quick else 3,
+                              workers=(1, 2) if quick else (1, 2, 4), device=device, verify=False)
+    from cache.checksum import measure_crc32c
+    from pipeline.bench_online import bench_cache_vs_online
+
+    online = bench_cache_vs_online(extract["store"], extract["crops"], extract["detector"],
+                                   batch=8 if quick else (64 if device.startswith("cuda") else 32),
+                                   steps=2 if quick else 4, device=device)
     cost = bench_cost()
     results = {
         "device": device_name(device),
         "extract_vs_forward": extract["ratio"],
         "loader_vs_memory": loader["ratio"],
+        "loader_vs_memory_unverified": unverified["ratio"],
+        "cache_vs_online_backbone": online["ratio"],
+        "crc32c_gbps": measure_crc32c(),
         "cache_read_vs_memmap": reads["ratios"],
         "bytes_per_frame_ratio": ratios,
         "flops_per_frame": cost["flops_per_frame"],
@@ -268,7 +313,8 @@ def run_bench(work: Path, out_json: Path, *, quick: bool = False, device: str = 
         "flops_vs_paper": cost["flops_vs_paper"],
         "absolute": {"extract_fps": extract["extract_fps"], "forward_fps": extract["forward_fps"],
                      "reads_fps": reads["absolute"], "train_memory_sps": loader["memory_sps"],
-                     "train_lazy_sps": loader["lazy_sps"]},
+                     "train_lazy_sps": loader["lazy_sps"], "train_lazy_unverified_sps": unverified["lazy_sps"],
+                     "online_backbone": online},
         "settings": {"quick": quick, "torch": torch.__version__},
     }
     out_json.parent.mkdir(parents=True, exist_ok=True)
@@ -281,7 +327,12 @@ def format_bench_table(results: dict) -> str:
     lines = [f"device: {results['device']}", "| figure | ratio | target |", "|---|---|---|",
              f"| extraction end to end / forward alone | {results['extract_vs_forward']:.2f} | >= 0.9 |"]
     for workers, ratio in results["loader_vs_memory"].items():
-        lines.append(f"| training lazy ({workers} workers) / in memory | {ratio:.2f} | >= 0.9 |")
+        unverified = results.get("loader_vs_memory_unverified", {}).get(workers, float("nan"))
+        lines.append(f"| training lazy ({workers} workers) / in memory, crc32c check on (off) | {ratio:.2f} "
+                     f"({unverified:.2f}) | >= 0.9 |")
+    if "cache_vs_online_backbone" in results:
+        lines.append(f"| training from the cache / frozen HRNet-W32 run online | "
+                     f"{results['cache_vs_online_backbone']:.1f} | report |")
     for reader, ratio in results["cache_read_vs_memmap"].items():
         lines.append(f"| random batch reads, {reader} / raw memmap | {ratio:.3f} | report |")
     for codec, ratio in results["bytes_per_frame_ratio"].items():

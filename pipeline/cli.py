@@ -103,6 +103,20 @@ def cache_joint_feats(store: Path, convention: str, overwrite: bool, quiet: bool
     click.echo(write_joint_feats(store, convention=convention, overwrite=overwrite, progress=not quiet).summary())
 
 
+@cache.command("convert")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--dtype", "feature_dtype", type=click.Choice(["int8", "float16"]), default="int8",
+              help="Stored feature type of the new store.")
+@click.option("--compression", type=click.Choice(["none", "blosc-zstd"]), default=None,
+              help="Compression of the new store (default: the source's).")
+@cache_dir_option
+def cache_convert(store: Path, feature_dtype: str, compression: str | None, cache_dir: Path) -> None:
+    """Re-encode a complete fp16 STORE (e.g. as int8) without re-running the detector."""
+    from cache.convert import convert_store
+
+    click.echo(f"written: {convert_store(store, cache_dir, feature_dtype=feature_dtype, compression=compression)}")
+
+
 @main.command()
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Dataset folder to write (mmpose H36M layout).")
 @click.option("--train-frames", default=2400, help="Frames of the train subjects (S1, S5, S6, S7, S8).")
@@ -156,12 +170,31 @@ def train_detector_command(config_path: str, data_root: Path, work_dir: Path, ep
               help="Scratch folder for stores and copies (default: a temporary folder, removed after).")
 @click.option("--quick", is_flag=True, help="Small sizes: a smoke run of every figure.")
 @click.option("--device", default="auto", help="cpu, cuda … (auto: cuda if available).")
-def bench(out: Path, work: Path | None, quick: bool, device: str) -> None:
+@click.option("--scale", type=int, default=None,
+              help="Instead: write an N-frame HRNet-W32-shaped store and measure it at scale (bench/scale.json).")
+@click.option("--dtype", "feature_dtype", type=click.Choice(["int8", "float16"]), default="int8",
+              help="Feature type of the --scale store.")
+def bench(out: Path, work: Path | None, quick: bool, device: str, scale: int | None, feature_dtype: str) -> None:
     """Measure extraction, loader and cache-read throughput as ratios in one run; write JSON."""
     import tempfile
 
     from pipeline.bench import format_bench_table, run_bench
 
+    if scale is not None:
+        import json
+
+        from pipeline.bench_scale import run_scale_bench
+        from stages.distributed import resolve_device
+
+        scale_out = out.with_name("scale.json")
+        device = str(resolve_device(device))
+        with tempfile.TemporaryDirectory(prefix="capf-scale-") as scratch:  # --work keeps the store for reruns
+            entry = run_scale_bench(Path(work) if work else Path(scratch), scale_out, frames=scale,
+                                    feature_dtype=feature_dtype, device=device)
+        click.echo(json.dumps({k: entry[k] for k in ("frames", "feature_dtype", "open_seconds", "dataset_seconds",
+                                                     "epoch", "loader_vs_memory")}, indent=1, default=str))
+        click.echo(f"written: {scale_out}")
+        return
     with tempfile.TemporaryDirectory(prefix="capf-bench-") as scratch:
         results = run_bench(Path(work) if work else Path(scratch), out, quick=quick, device=device)
     click.echo(format_bench_table(results))
@@ -216,3 +249,18 @@ def ablate(work_dir, train_frames, test_frames, detector_epochs, lift_epochs, st
         return
     chosen = {Path(c).stem: c for c in configs} if configs else dict(ABLATION_CONFIGS)
     run_ablation(settings, chosen, store)
+
+
+@main.command("study-dtype")
+@click.option("--store", required=True, type=click.Path(path_type=Path), help="A complete fp16 store (e.g. the demo's).")
+@click.option("--config", default="configs/demo/step3_full.py", help="Lift config trained on both stores.")
+@click.option("--work-dir", type=click.Path(path_type=Path), default=Path("work_dirs/dtype_study"),
+              help="Where the int8 store, the runs and study.json/study.md go.")
+@click.option("--seeds", default=3, help="Seeds per store (0..N-1).")
+@click.option("--epochs", type=int, default=None, help="Override the config's epochs.")
+def study_dtype(store: Path, config: str, work_dir: Path, seeds: int, epochs: int | None) -> None:
+    """fp16 vs int8 features: MPJPE mean ± std over seeds, and bytes per frame of each store."""
+    from pipeline.dtype_study import run_dtype_study
+
+    run_dtype_study(store, config, work_dir, seeds=tuple(range(seeds)), epochs=epochs)
+    click.echo((Path(work_dir) / "study.md").read_text())

@@ -27,12 +27,25 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return SourceError, DetectorError, StoreError, ConfigError, DistributedSetupError, BoxError, LifterError
 
 
+def user_message(error: BaseException) -> str:
+    """The one line a user sees for a bad-input error. torch re-raises an exception from a loader
+    worker as the same type whose message is "Caught X in DataLoader worker process N. Original
+    Traceback ... X: <message>"; the user needs only the original message (e.g. the corrupt chunk's
+    array, frame and the verify command)."""
+    text = str(error).strip()
+    if "DataLoader worker process" not in text:
+        return text
+    last = text.splitlines()[-1]
+    prefix = f"{type(error).__name__}: "
+    return last[len(prefix):] if last.startswith(prefix) else last
+
+
 class CapfCommand(click.Command):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except _user_errors() as error:
-            raise click.ClickException(str(error)) from error
+            raise click.ClickException(user_message(error)) from error
 
 
 class CapfGroup(click.Group):

@@ -250,6 +250,15 @@ class TopdownDetector:
         return tuple(levels)
 
     @torch.no_grad()
+    def backbone_maps(self, batch: dict) -> list[torch.Tensor]:
+        """The feature levels of a packed batch, on the device, as the backbone made them (float32,
+        (B, C_l, H_l, W_l)): the authors' online design runs this at every training step."""
+        inputs = self.model.data_preprocessor(batch, training=False)["inputs"]
+        self._captured.clear()
+        self.model.extract_feat(inputs)
+        return [self._captured[i] for i in range(len(self.taps))]
+
+    @torch.no_grad()
     def forward(self, batch: dict) -> dict[str, np.ndarray]:
         """One batch from `CropPipeline` (pseudo-collated) -> per-frame arrays:
         feat/<l> (B, C_l, H_l, W_l) fp16, det_kp2d and det_kp2d_input (B, 17, 2), det_score (B, 17),

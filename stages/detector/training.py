@@ -7,6 +7,7 @@ configs/detectors on the synthetic Human3.6M; the result is an ordinary mmpose c
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 from dataclasses import asdict, dataclass
@@ -23,6 +24,25 @@ class TrainedDetector:
     pck: float  # PCK@0.05 (box-normalised) on the test split
     epochs: int
     config: str
+
+
+def _release_runner(runner) -> None:
+    """Stop the Runner's persistent loader workers now, in this process.
+
+    The Runner and its loops reference each other, so after ``train()`` it is cyclic garbage that
+    holds the live ``_MultiProcessingDataLoaderIter`` of each persistent loader (train and val).
+    Left to a later full collection, that garbage is inherited by every process forked meanwhile
+    (the extraction's loader workers in ``make demo``), whose collector then runs the iterators'
+    ``__del__`` outside their parent: "AssertionError: can only test a child process" tracebacks,
+    and shutdown messages sent to workers that are not theirs. Collecting here shuts the workers
+    down where they were started, before anything else forks."""
+    loops = [getattr(runner, f"_{name}_loop", None) for name in ("train", "val", "test")]
+    for loop in loops:
+        iterator = getattr(getattr(loop, "dataloader", None), "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+            loop.dataloader._iterator = None
+    gc.collect()
 
 
 def _record_path(work_dir: Path) -> Path:
@@ -79,6 +99,8 @@ def train_detector(config: str, data_root: Path, work_dir: Path, *, max_epochs: 
     runner = Runner.from_cfg(cfg)
     runner.train()
     pck = float(runner.message_hub.get_scalar("val/PCK").current())
+    _release_runner(runner)
+    del runner
     final = work_dir / f"{Path(config).stem}.pth"
     last = Path(cfg.work_dir) / f"epoch_{cfg.train_cfg.max_epochs}.pth"
     shutil.copyfile(last, final)

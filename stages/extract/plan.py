@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from cache.key import KeyInputs, frame_index_digest, store_name
-from cache.store import FeatureStore
+from cache.quantize import FEATURE_DTYPES
+from cache.store import FeatureStore, StoreError
 from stages.detector.topdown import feature_config_digest, input_size_wh, load_detector_config, verify_checkpoint
 from stages.extract.external2d import load_external_2d
 from stages.extract.settings import extract_settings
@@ -56,6 +57,14 @@ class ExtractPlan:
         return None
 
 
+def feature_dtype(cfg: dict) -> str:
+    """``cache.dtype`` checked against the known feature types (it enters the key)."""
+    dtype = str(cfg["cache"]["dtype"])
+    if dtype not in FEATURE_DTYPES:
+        raise StoreError(f"cache.dtype must be one of {FEATURE_DTYPES}, got {dtype!r}")
+    return dtype
+
+
 def plan_extraction(request: ExtractRequest) -> ExtractPlan:
     """Validate all inputs and compute the content key; touches no store (bad input fails here)."""
     cfg = extract_settings(request.config)
@@ -87,6 +96,7 @@ def plan_extraction(request: ExtractRequest) -> ExtractPlan:
         kp2d_source=kp2d_source,
         flip_test=bool(det_cfg["flip_test"]),
         extra=dict(index.key_extra),
+        feature_dtype=feature_dtype(cfg),
     )
     name = store_name(index.dataset, det_cfg.get("name") or Path(det_cfg["config"]).stem, key_inputs)
     return ExtractPlan(index, key_inputs, Path(request.cache_dir) / name, external)

@@ -4,10 +4,15 @@ Overlap: image decode and mmpose's affine crop run in DataLoader workers, the de
 in the main process, and each finished shard is written by a background thread while the next
 shard's batches run. Batches never span two shards, so a resumed run sees exactly the batches an
 uninterrupted one saw and writes byte-identical arrays.
+
+Shards are claimed one at a time (``stages.extract.shard_queue``), so any number of processes on one
+store (torchrun ranks or independent `capf extract` jobs) share its pending shards; a process that
+runs out of shards to claim waits for those others hold and takes over the shards of one that dies.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +28,7 @@ from stages.distributed import Ranks
 from stages.extract.external2d import image_to_input
 from stages.extract.plan import ExtractPlan, ExtractRequest, plan_extraction
 from stages.extract.settings import extract_settings
+from stages.extract.shard_queue import ShardQueue
 from stages.extract.sources import FrameIndex, SourceError, load_frame
 
 log = logging.getLogger(__name__)
@@ -67,29 +73,37 @@ class _CropDataset(Dataset):
             packed = self.crop(load_frame(self.root, self.names[i]), self.boxes[i])
         except SourceError as error:
             return {"error": str(error)}
-        return packed
+        return {**packed, "frame": i}
 
 
 def _collate(items: list[dict]) -> dict:
     for item in items:
         if "error" in item:
             raise SourceError(item["error"])
-    return {"inputs": [item["inputs"] for item in items], "data_samples": [item["data_samples"] for item in items]}
+    return {"inputs": [item["inputs"] for item in items], "data_samples": [item["data_samples"] for item in items],
+            "frames": [item["frame"] for item in items]}
 
 
-def _shard_batches(spec: StoreSpec, shards: list[int], batch_size: int) -> list[list[int]]:
-    batches = []
-    for shard in shards:
-        start, stop = spec.shard_bounds(shard)
-        batches += [list(range(s, min(s + batch_size, stop))) for s in range(start, stop, batch_size)]
-    return batches
+class _ClaimedBatches:
+    """The loader's batch sampler: batches of the shards this process claims, claimed lazily as the
+    loader prefetches; batches never span two shards."""
+
+    def __init__(self, queue: ShardQueue, spec: StoreSpec, batch_size: int):
+        self.queue, self.spec, self.batch_size = queue, spec, batch_size
+
+    def __iter__(self):
+        for shard in self.queue.claim_round():
+            start, stop = self.spec.shard_bounds(shard)
+            for s in range(start, stop, self.batch_size):
+                yield list(range(s, min(s + self.batch_size, stop)))
 
 
 def _open_or_create(plan: ExtractPlan, detector: TopdownDetector, cfg: dict, random_init: bool) -> FeatureStore:
     spec = StoreSpec(num_frames=len(plan.index), shard_frames=int(cfg["cache"]["shard_frames"]),
                      levels=detector.levels, num_joints=17,
                      joint_format="h36m17" if plan.external_2d is not None else "coco17",
-                     input_size_wh=tuple(detector.input_size_wh), compression=cfg["cache"]["compression"])
+                     input_size_wh=tuple(detector.input_size_wh), compression=cfg["cache"]["compression"],
+                     feature_dtype=plan.key_inputs.feature_dtype)
     if not plan.path.exists():
         plan.path.parent.mkdir(parents=True, exist_ok=True)
         create_store(plan.path, spec, plan.key_inputs, plan.index.static_arrays(), plan.index.index_tables,
@@ -120,7 +134,8 @@ def _shard_arrays(outputs: list[dict], external: tuple[np.ndarray, np.ndarray] |
 
 def run_extraction(request: ExtractRequest, plan: ExtractPlan | None = None) -> ExtractResult:
     """Extract (or resume, or find in the cache) the store for `request` (``plan``: its plan, when
-    the caller already made it). Under torchrun every rank calls this; ranks take disjoint shards."""
+    the caller already made it). Under torchrun every rank calls this; ranks, like independent
+    processes, claim shards one at a time."""
     started = time.perf_counter()
     cfg = extract_settings(request.config)
     plan = plan or plan_extraction(request)
@@ -140,39 +155,51 @@ def run_extraction(request: ExtractRequest, plan: ExtractPlan | None = None) -> 
     ranks.barrier()
     if not ranks.main:
         store = FeatureStore.open(plan.path, mode="r+", allow_incomplete=True)
-    shards = store.pending_shards()[ranks.rank::ranks.world]
-    if request.max_shards is not None:
-        shards = shards[: request.max_shards]
+    queue = ShardQueue(store, max_shards=request.max_shards)
     batch_size = request.batch_size or runtime["batch_size"]
     workers = request.num_workers if request.num_workers is not None else runtime["num_workers"]
-    batches = _shard_batches(store.spec, shards, batch_size)
-    loader = DataLoader(_CropDataset(plan.index, detector.crop), batch_sampler=batches, num_workers=workers,
-                        collate_fn=_collate, pin_memory=device.type == "cuda",
-                        persistent_workers=False, prefetch_factor=4 if workers else None)
-    total = sum(len(b) for b in batches)
+    dataset = _CropDataset(plan.index, detector.crop)
+    pending_frames = sum(np.subtract(*store.spec.shard_bounds(s)[::-1]) for s in store.pending_shards())
     frames_written, detector_seconds = 0, 0.0
-    pending_write: Future | None = None
-    outputs: list[dict] = []
-    progress = _progress(total, request.progress, plan.path.name)
+    progress = _progress(int(pending_frames), request.progress, plan.path.name)
     loop_started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-writer") as writer:
-        for frames, batch in zip(batches, loader):
-            tick = time.perf_counter()
-            outputs.append(detector.forward(batch))
-            detector_seconds += time.perf_counter() - tick
-            shard = frames[0] // store.spec.shard_frames
-            if frames[-1] + 1 == store.spec.shard_bounds(shard)[1]:  # last batch of this shard
+
+    def write_and_release(shard: int, arrays: dict[str, np.ndarray]) -> None:
+        store.write_shard(shard, arrays)
+        queue.done(shard)
+
+    while True:  # one round per batch of claimable shards; more rounds only after another process died
+        loader = DataLoader(dataset, batch_sampler=_ClaimedBatches(queue, store.spec, batch_size),
+                            num_workers=workers, collate_fn=_collate, pin_memory=device.type == "cuda",
+                            persistent_workers=False, prefetch_factor=4 if workers else None)
+        pending_write: Future | None = None
+        outputs: list[dict] = []
+        # The loader forks its workers when iterated: collect cyclic garbage first, so no dead object
+        # with a finaliser (e.g. an earlier DataLoader iterator, as mmengine's Runner leaves one
+        # behind) is copied into the workers and finalised there, outside the process that owns it.
+        gc.collect()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-writer") as writer:
+            for batch in loader:
+                frames = batch.pop("frames")
+                tick = time.perf_counter()
+                outputs.append(detector.forward(batch))
+                detector_seconds += time.perf_counter() - tick
+                shard = frames[0] // store.spec.shard_frames
                 start, stop = store.spec.shard_bounds(shard)
-                arrays = _shard_arrays(outputs, plan.external_2d, np.arange(start, stop))
-                outputs = []
-                if pending_write is not None:
-                    pending_write.result()  # at most one shard in flight: bounded memory
-                pending_write = writer.submit(store.write_shard, shard, arrays)
-            frames_written += len(frames)
-            progress.update(len(frames))
-        if pending_write is not None:
-            pending_write.result()
+                if frames[-1] + 1 == stop:  # last batch of this shard
+                    arrays = _shard_arrays(outputs, plan.external_2d, np.arange(start, stop))
+                    outputs = []
+                    if pending_write is not None:
+                        pending_write.result()  # at most one shard in flight: bounded memory
+                    pending_write = writer.submit(write_and_release, shard, arrays)
+                frames_written += len(frames)
+                progress.update(len(frames))
+            if pending_write is not None:
+                pending_write.result()
+        if not queue.wait_for_others():
+            break
     progress.close()
+    shards = queue.claimed
     loop_seconds = time.perf_counter() - loop_started
     ranks.barrier()  # every rank's shards are flagged before rank 0 looks
     frames_written = ranks.sum_count(frames_written)

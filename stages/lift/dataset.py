@@ -15,6 +15,11 @@ Batch dict (B frames, J = 17 H36M joints, L levels):
     ref_px (B, J, 2)     float32, detector-input pixels (the reference points)
     target (B, J, 3)     float32, root-relative 3D in metres (pelvis = joint 0); only with gt3d
     feats                L tensors (B, C_l, H_l, W_l) float16; empty when ``read_maps=False``
+
+An int8 store (``cache.dtype='int8'``) holds uint8 codes and per-(frame, channel) scales. With
+``dequantize=True`` (CPU training) the loader dequantises; with ``dequantize=False`` the batch
+carries the codes in ``feats`` (uint8) plus ``feat_scales`` (L tensors (B, C_l, 2) float32), and
+``to_device`` dequantises after the copy, so a GPU receives half the bytes and does the arithmetic.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from cache.quantize import dequantize_torch, dequantize_uint8
 from cache.store import FeatureStore, StoreError
 from stages.lift.joints import ROOT_JOINT, as_h36m17, normalise_screen_coordinates
 from cache.readers import TensorstoreReader, available_memory_bytes
@@ -187,37 +193,51 @@ class CacheBatchDataset(Dataset):
         read_maps: False for ``context="none"`` (the maps are never read).
         in_memory: read the levels of all ``frames`` into RAM once (error if they do not fit).
         reader: ``cache.readers`` kind for the lazy path.
+        verify: check each chunk's crc32c the first time it is read (the mmap reader).
+        dequantize: int8 stores only: dequantise in the loader (True) or in ``to_device`` (False).
     """
 
     def __init__(self, store_path: Path, frames: np.ndarray, level_names: Sequence[str], *,
                  read_maps: bool = True, in_memory: bool = False, reader: str = "auto",
-                 memory_fraction: float = 0.8):
+                 memory_fraction: float = 0.8, verify: bool = True, dequantize: bool = True):
         self.store_path = Path(store_path)
         store = FeatureStore.open(self.store_path)
         self.inputs = lift_inputs(store, frames)
         self.level_names = list(level_names) if read_maps else []
         self.level_shapes = [tuple(store.group[f"feat/{n}"].shape[1:]) for n in self.level_names]
-        self.readers = [store.reader(n, reader) for n in self.level_names]
+        self.quantized = store.feature_dtype != "float16"
+        self.dequantize = dequantize
+        self.code_dtype = np.uint8 if self.quantized else np.float16
+        self.readers = [store.reader(n, reader, verify=verify) for n in self.level_names]
+        self.scale_readers = [store.reader(n, reader, verify=verify, scales=True)
+                              for n in self.level_names] if self.quantized else []
         self.memory: list[np.ndarray] | None = None
+        self.scale_memory: list[np.ndarray] | None = None
         if in_memory and self.level_names:
-            self.memory = self._load_into_memory(store.spec.shard_frames, memory_fraction)
+            self.memory, self.scale_memory = self._load_into_memory(store.spec.shard_frames, memory_fraction)
 
     def memory_bytes(self) -> int:
-        """RAM that ``in_memory=True`` needs for the feature maps."""
-        return len(self.inputs.frames) * sum(int(np.prod(s)) * 2 for s in self.level_shapes)
+        """RAM that ``in_memory=True`` needs for the feature maps (codes and scales of an int8 store)."""
+        per_frame = sum(int(np.prod(s)) * np.dtype(self.code_dtype).itemsize for s in self.level_shapes)
+        if self.quantized:
+            per_frame += sum(s[0] * 2 * 4 for s in self.level_shapes)
+        return len(self.inputs.frames) * per_frame
 
-    def _load_into_memory(self, block: int, fraction: float) -> list[np.ndarray]:
+    def _load_into_memory(self, block: int, fraction: float) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
         need, have = self.memory_bytes(), available_memory_bytes()
         if need > fraction * have:
             raise StoreError(f"{self.store_path}: holding {len(self.inputs.frames)} frames in RAM needs "
                              f"{need / 2**30:.1f} GiB but only {have / 2**30:.1f} GiB is available; "
                              "set train.in_memory=False (lazy reads)")
         frames = self.inputs.frames
-        memory = [np.empty((len(frames), *shape), dtype=np.float16) for shape in self.level_shapes]
+        memory = [np.empty((len(frames), *shape), dtype=self.code_dtype) for shape in self.level_shapes]
+        scales = [np.empty((len(frames), shape[0], 2), dtype=np.float32) for shape in self.level_shapes]
         for start in range(0, len(frames), block):
             for reader, array in zip(self.readers, memory):
                 reader.read(frames[start:start + block], out=array[start:start + block])
-        return memory
+            for reader, array in zip(self.scale_readers, scales):
+                reader.read(frames[start:start + block], out=array[start:start + block])
+        return memory, (scales if self.quantized else None)
 
     def __len__(self) -> int:
         return len(self.inputs.frames)
@@ -230,17 +250,29 @@ class CacheBatchDataset(Dataset):
                  "ref_px": torch.from_numpy(self.inputs.ref_px[pos])}
         if self.inputs.target_m is not None:
             batch["target"] = torch.from_numpy(self.inputs.target_m[pos])
-        feats = []
+        feats, scales = [], []
         for i, shape in enumerate(self.level_shapes):
             # numpy allocates large buffers on transparent huge pages: ~4x faster to fill than
             # torch.empty's 4 KiB pages (measured); the tensor shares the buffer.
-            out = np.empty((len(pos), *shape), dtype=np.float16)
+            out = np.empty((len(pos), *shape), dtype=self.code_dtype)
             if self.memory is not None:
                 np.take(self.memory[i], pos, axis=0, out=out, mode="clip")  # "raise" would buffer
             else:
                 self.readers[i].read(frames, out=out)
+            if self.quantized:
+                scale = np.empty((len(pos), shape[0], 2), dtype=np.float32)
+                if self.scale_memory is not None:
+                    np.take(self.scale_memory[i], pos, axis=0, out=scale, mode="clip")
+                else:
+                    self.scale_readers[i].read(frames, out=scale)
+                if self.dequantize:
+                    out = dequantize_uint8(out, scale)
+                else:
+                    scales.append(torch.from_numpy(scale))
             feats.append(torch.from_numpy(out))
         batch["feats"] = feats
+        if scales:
+            batch["feat_scales"] = scales
         return batch
 
 
@@ -276,12 +308,15 @@ def make_loader(dataset: CacheBatchDataset, sampler: FrameBatchSampler | Sequenc
 
 
 def to_device(batch: dict, device: torch.device) -> dict:
-    """Move a batch's tensors and lists of tensors (``feats``, ``joint_feats``) to ``device``
-    (non-blocking from pinned memory)."""
+    """Move a batch's tensors and lists of tensors (``feats``, ``joint_feats``, ``feat_scales``) to
+    ``device`` (non-blocking from pinned memory); uint8 codes of an int8 store are dequantised there,
+    after the copy."""
     moved = {}
     for key, value in batch.items():
         if isinstance(value, torch.Tensor):
             moved[key] = value.to(device, non_blocking=True)
         elif isinstance(value, (list, tuple)):
             moved[key] = [v.to(device, non_blocking=True) for v in value]
+    if "feat_scales" in moved:
+        moved["feats"] = [dequantize_torch(codes, scale) for codes, scale in zip(moved["feats"], moved.pop("feat_scales"))]
     return moved

@@ -141,17 +141,18 @@ def check_store_for(cfg: dict, store: FeatureStore, level_names: Sequence[str]) 
 
 
 def lift_dataset(model: torch.nn.Module, store_path: Path, frames: np.ndarray, level_names: Sequence[str], *,
-                 train_cfg: dict, data_cfg: dict, memory_fraction: float = 0.8) -> CacheBatchDataset | SequenceDataset:
+                 train_cfg: dict, data_cfg: dict, memory_fraction: float = 0.8,
+                 dequantize: bool = True) -> CacheBatchDataset | SequenceDataset:
     """The dataset a lifter reads: temporal windows from the joint features for a
-    :class:`~stages.lift.temporal.TemporalPoseFormer`, single frames with their maps otherwise."""
+    :class:`~stages.lift.temporal.TemporalPoseFormer`, single frames with their maps otherwise.
+    ``train_cfg``/``data_cfg``: sections completed by ``lift_settings`` (configs/lift/capf_base.py)."""
     core = getattr(model, "module", model)  # DDP wraps the lifter
     if isinstance(core, TemporalPoseFormer):
         return SequenceDataset(store_path, frames, level_names, window_frames=core.frames,
                                convention=core.ref_convention, read_joint_feats=core.context != "none",
-                               frame_step=int(data_cfg.get("frame_step", DEFAULT_FRAME_STEP)),
-                               window_chunk=int(train_cfg.get("window_chunk", DEFAULT_WINDOW_CHUNK)),
-                               in_memory=bool(train_cfg.get("in_memory", True)), reader=train_cfg.get("reader", "auto"),
+                               frame_step=int(data_cfg["frame_step"]), window_chunk=int(train_cfg["window_chunk"]),
+                               in_memory=bool(train_cfg["in_memory"]), reader=train_cfg["reader"],
                                memory_fraction=memory_fraction)
     return CacheBatchDataset(store_path, frames, level_names, read_maps=core.context != "none",
-                             in_memory=bool(train_cfg.get("in_memory", False)), reader=train_cfg.get("reader", "auto"),
-                             memory_fraction=memory_fraction)
+                             in_memory=bool(train_cfg["in_memory"]), reader=train_cfg["reader"],
+                             memory_fraction=memory_fraction, dequantize=dequantize)

@@ -129,7 +129,8 @@ def train(request: TrainRequest) -> TrainResult:
     model = ranks.wrap(core, device)
 
     datasets = {name: lift_dataset(core, store.path, frames, geometry.names, train_cfg=tcfg, data_cfg=cfg["data"],
-                                   memory_fraction=0.8 / ranks.local_world)  # every rank holds a copy
+                                   memory_fraction=0.8 / ranks.local_world,  # every rank holds a copy
+                                   dequantize=device.type != "cuda")  # int8: on the GPU after the copy
                 for name, frames in (("train", train_frames), ("val", val_frames))}
     sampler = FrameBatchSampler(len(datasets["train"]), int(tcfg["batch_size"]), shuffle=True, seed=seed,
                                 rank=ranks.rank, world_size=ranks.world,

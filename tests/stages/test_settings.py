@@ -23,7 +23,7 @@ def test_a_lift_config_without_the_base_trains_the_base_recipe():
     ({"train": {"lr_deacy": 0.9}}, "unknown config key train.'lr_deacy'; the nearest known key is train.'lr_decay'"),
     ({"model": {"contxt": "none"}}, "model.'contxt'; the nearest known key is model.'context'"),
     ({"trian": {}}, "unknown config key 'trian'; the nearest known key is 'train'"),
-    ({"cache": {"dtype": "int8"}, **EXTRACT}, "unknown config key cache.'dtype'"),
+    ({"cache": {"dtpye": "int8"}, **EXTRACT}, "unknown config key cache.'dtpye'; the nearest known key is cache.'dtype'"),
 ])
 def test_unknown_keys_are_refused_with_the_nearest_known_one(cfg, message):
     check = extract_settings if "cache" in cfg else lift_settings
@@ -32,9 +32,10 @@ def test_unknown_keys_are_refused_with_the_nearest_known_one(cfg, message):
     assert message in str(error.value)
 
 
-def test_the_issue_example_cache_dtype_is_refused_in_a_lift_config_too():
-    with pytest.raises(ConfigError, match=r"cache.'dtype'"):
-        lift_settings({**EXTRACT, "cache": {"dtype": "int8"}})
+def test_cache_dtype_is_a_known_key_now_and_a_misspelt_one_is_refused_in_a_lift_config_too():
+    assert extract_settings({**EXTRACT, "cache": {"dtype": "int8"}})["cache"]["dtype"] == "int8"
+    with pytest.raises(ConfigError, match=r"cache.'dtpye'"):
+        lift_settings({**EXTRACT, "cache": {"dtpye": "int8"}})
 
 
 def test_extract_sections_are_completed_from_the_defaults_file():

@@ -17,6 +17,7 @@ import numpy as np
 from stages.extract.sources.base import FrameIndex, SourceError, encode_labels, image_sizes_per_video
 
 REQUIRED_KEYS = {"imgname": 1, "center": 2, "scale": 1, "part": 3, "S": 3}
+TEST_SUBJECTS = ("S9", "S11")  # the standard protocol's evaluation subjects
 TRIAL_PATTERN = re.compile(r"^(?P<subject>S\d+)_(?P<action>.+)\.(?P<camera>\d+)_(?P<frame>\d+)\.\w+$")
 
 
@@ -56,18 +57,48 @@ def load_cameras_pickle(path: Path) -> dict:
 class H36mSource:
     """Frames, boxes, 3D ground truth (camera-frame mm) and intrinsics from an mmpose-style H36M root."""
 
-    def __init__(self, root: Path, annotation: str | list[str], cameras: str, dataset: str):
+    def __init__(self, root: Path, annotation: str | list[str], cameras: str, dataset: str,
+                 train_frame_step: int = 1, test_subjects: tuple[str, ...] = TEST_SUBJECTS):
         """annotation: one npz, or several (e.g. the train and test splits) whose frames are
-        stored one after the other in the order given."""
+        stored one after the other in the order given.
+
+        train_frame_step: keep every k-th frame of each video (by frame number) of the training
+        subjects (all but ``test_subjects``); test subjects keep every frame, as the protocol
+        evaluates on all of them. Consecutive 50 fps frames are near-duplicates, so a step of 2 or
+        5 cuts the cache 2-5x for little accuracy. The kept frames are the store's frame index, so
+        the step enters the content key through it.
+        """
+        if int(train_frame_step) < 1:
+            raise SourceError(f"{root}: train_frame_step must be >= 1, got {train_frame_step}")
         self.root = Path(root)
         names = [annotation] if isinstance(annotation, str) else list(annotation)
         self.annotation_paths = [self.root / name for name in names]
         self.cameras_path = self.root / cameras
         self.dataset = dataset
+        self.train_frame_step = int(train_frame_step)
+        self.test_subjects = tuple(test_subjects)
 
     @classmethod
     def from_config(cls, cfg: dict, data_root: Path) -> "H36mSource":
-        return cls(data_root, annotation=cfg["annotation"], cameras=cfg["cameras"], dataset=cfg["name"])
+        return cls(data_root, annotation=cfg["annotation"], cameras=cfg["cameras"], dataset=cfg["name"],
+                   train_frame_step=cfg["train_frame_step"], test_subjects=tuple(cfg["test_subjects"]))
+
+    def _kept_frames(self, fields: list[dict[str, str]]) -> np.ndarray:
+        """Rows to keep: every ``train_frame_step``-th frame (by frame number) of each training
+        video, every frame of the test subjects; in annotation order."""
+        if self.train_frame_step == 1:
+            return np.arange(len(fields))
+        keep = np.zeros(len(fields), dtype=bool)
+        videos: dict[str, list[int]] = {}
+        for i, f in enumerate(fields):
+            if f["subject"] in self.test_subjects:
+                keep[i] = True
+            else:
+                videos.setdefault(f"{f['subject']}_{f['action']}.{f['camera']}", []).append(i)
+        for rows in videos.values():
+            ordered = sorted(rows, key=lambda i: int(fields[i]["frame"]))
+            keep[ordered[::self.train_frame_step]] = True
+        return np.flatnonzero(keep)
 
     def _annotations(self) -> tuple[dict[str, np.ndarray], list[str]]:
         """All annotation files concatenated; also which file each frame came from (for errors)."""
@@ -86,6 +117,10 @@ class H36mSource:
                 raise SourceError(f"{source}: imgname '{name}' is not "
                                   "<subject>_<action>.<camera>_<frame>.<ext>")
             fields.append(match.groupdict())
+        kept = self._kept_frames(fields)
+        if len(kept) < len(fields):
+            ann = {key: value[kept] for key, value in ann.items()}
+            names, fields = [names[i] for i in kept], [fields[i] for i in kept]
         cams = []
         for f in fields:
             cam = cameras.get((f["subject"], f["camera"]))

@@ -32,13 +32,15 @@ def h36m_to_coco_like(kp: np.ndarray) -> np.ndarray:
 
 
 def make_store(path: Path, *, num_frames: int = 32, shard_frames: int = 8, joint_format: str = "coco17",
-               compression: str = "none", levels=LEVELS, seed: int = 0) -> FeatureStore:
+               compression: str = "none", levels=LEVELS, seed: int = 0,
+               feature_dtype: str = "float16") -> FeatureStore:
     rng = np.random.default_rng(seed)
     n = num_frames
     w_in, h_in = INPUT_WH
     specs = tuple(LevelSpec(str(i), s, c, h_in // s, w_in // s) for i, (s, c) in enumerate(levels))
     spec = StoreSpec(num_frames=n, shard_frames=shard_frames, levels=specs, num_joints=17,
-                     joint_format=joint_format, input_size_wh=INPUT_WH, compression=compression)
+                     joint_format=joint_format, input_size_wh=INPUT_WH, compression=compression,
+                     feature_dtype=feature_dtype)
     # 3D: a root 4 m in front of the camera, joints within +-400 mm
     gt3d = rng.uniform(-400, 400, (n, 17, 3)).astype(np.float32)
     gt3d[:, 0] = 0
@@ -54,7 +56,8 @@ def make_store(path: Path, *, num_frames: int = 32, shard_frames: int = 8, joint
     video_labels = sorted(set(videos))
     subjects = ["S1", "S9"]
     actions = ["Walking", "Eating"]
-    key = KeyInputs("synthetic", "a" * 64, n, "b" * 64, f"random-init:{seed}", INPUT_WH, "detector")
+    key = KeyInputs("synthetic", "a" * 64, n, "b" * 64, f"random-init:{seed}", INPUT_WH, "detector",
+                    feature_dtype=feature_dtype)
     create_store(path, spec, key,
                  {"image_size": sizes, "gt3d": gt3d, "index/frame": np.arange(n, dtype=np.int32) // 4},
                  {"subject": (np.arange(n) % 2, subjects),
