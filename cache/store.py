@@ -334,4 +334,13 @@ class FeatureStore:
         return open_reader(self.path / name, kind, verify=verify)
 
     def size_on_disk(self) -> int:
-        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        """Bytes of every file in the store; files that vanish meanwhile (another process removing
+        the finished store's `claims/`) are skipped."""
+        total = 0
+        for folder, _, files in os.walk(self.path):
+            for name in files:
+                try:
+                    total += os.stat(os.path.join(folder, name)).st_size
+                except FileNotFoundError:
+                    pass
+        return total

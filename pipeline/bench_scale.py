@@ -6,8 +6,9 @@ detector runs). Per N it records, into ``bench/scale.json`` (one entry per N and
 * ``open_seconds``: ``FeatureStore.open`` (metadata only) and ``dataset_seconds``: building the
   training dataset over all N frames (reads and normalises the small per-frame arrays);
 * ``worker_memory``: resident memory of each loader worker after ``memory_batches`` random
-  batches: RSS, PSS and USS (private pages) from ``/proc/<pid>/smaps_rollup``. What a worker owns
-  must not grow with N beyond the shard indexes it has read (16 B per frame per array);
+  batches: RSS, PSS, USS and anonymous memory from ``/proc/<pid>/smaps_rollup``. What a worker
+  allocates (``anon``) must not grow with N beyond the shard indexes it has read (16 B per frame
+  per array); RSS and USS also count the mapped shards' page-cache pages it touched;
 * ``loader_vs_memory``: lifter training samples/s reading lazily / fed from memory, with the crc32c
   check on and off;
 * ``epoch``: one full pass over all N frames in shuffled sorted batches through the loader (no
@@ -34,13 +35,16 @@ H36M_TEST_FRAMES = 543_344  # S9 S11
 
 
 def _smaps_rollup(pid: int) -> dict[str, int]:
-    """RSS, PSS and USS (private clean + dirty) of a process in bytes."""
+    """RSS, PSS, USS (private clean + dirty) and anonymous memory of a process in bytes. USS counts
+    the page-cache pages of mapped shards that only this process touched; ``anon`` is what the
+    process itself allocated (buffers, indexes, Python objects): the figure that must stay flat."""
     fields = {}
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
         name, value = line.split(":", 1)
         fields[name.strip()] = int(value.split()[0]) * 1024
     return {"rss": fields.get("Rss", 0), "pss": fields.get("Pss", 0),
-            "uss": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)}
+            "uss": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0),
+            "anon": fields.get("Anonymous", 0)}
 
 
 def _batches(frames: int, batch: int, seed: int) -> list[np.ndarray]:
