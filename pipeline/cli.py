@@ -97,9 +97,20 @@ def cache_verify(store: Path) -> None:
 @click.option("--seed", default=0, help="Everything is deterministic from it.")
 @click.option("--image-size", default="500x500", help="WxH pixels.")
 @click.option("--workers", default=1, help="Rendering processes (the output does not depend on it).")
-def synth(out: Path, train_frames: int, test_frames: int, seed: int, image_size: str, workers: int) -> None:
-    """Render a synthetic Human3.6M (real mocap + sampled poses) in mmpose's annotation layout."""
+@click.option("--layout", type=click.Choice(["h36m", "3dhp"]), default="h36m",
+              help="h36m: mmpose's Human3.6M layout; 3dhp: MPI-INF-3DHP in mmpose's and the official layout.")
+@click.option("--image-scale", default=0.25, help="3dhp: frame size as a fraction of the real 2048x2048 / 1920x1080.")
+def synth(out: Path, train_frames: int, test_frames: int, seed: int, image_size: str, workers: int, layout: str,
+          image_scale: float) -> None:
+    """Render a synthetic Human3.6M or MPI-INF-3DHP (real mocap + sampled poses) in the datasets' layouts."""
     from stages.synth.writer import write_synthetic_h36m
+
+    if layout == "3dhp":
+        from stages.synth.mpi3dhp import describe, write_synthetic_3dhp
+
+        meta = write_synthetic_3dhp(out, n_train=train_frames, n_test=test_frames, seed=seed, image_scale=image_scale,
+                                    workers=workers)
+        return click.echo(describe(meta, out))
 
     width, height = (int(v) for v in image_size.lower().split("x"))
     meta = write_synthetic_h36m(out, n_train=train_frames, n_test=test_frames, seed=seed,

@@ -115,7 +115,10 @@ def flops(config_path, as_json):
     from stages.lift.cost import count_cost
     from stages.lift.settings import lift_settings
 
-    cfg = lift_settings(load_config(config_path))
+    raw = load_config(config_path)
+    if "model" not in raw:
+        raise click.ClickException(f"{config_path}: an extract config (no model section); pass a lift config")
+    cfg = lift_settings(raw)
     try:
         geometry = geometry_from_config(cfg) if cfg.get("detector_levels") else geometry_from_detector(cfg)
         model = build_lifter(cfg, geometry)

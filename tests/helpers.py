@@ -36,6 +36,20 @@ def write_config(path: Path, cfg: dict) -> Path:
     return path
 
 
+def mpii_headed_checkpoint(path: Path) -> Path:
+    """The slim detector's weights with a 16-joint heatmap head, as if an MPII checkpoint were given
+    to a COCO-17 config: every tensor is there, two have the wrong shape."""
+    import torch
+
+    from stages.detector.topdown import TopdownDetector
+
+    state = TopdownDetector(SLIM_DETECTOR, None, random_init=True).model.state_dict()
+    for name in ("head.final_layer.weight", "head.final_layer.bias"):
+        state[name] = state[name][:16].clone()
+    torch.save({"state_dict": state, "meta": {}}, path)
+    return path
+
+
 def cameras(h36m_root: Path) -> dict:
     with open(h36m_root / "cameras.pkl", "rb") as handle:
         return pickle.load(handle)
@@ -49,3 +63,16 @@ def arrays_of(path: Path) -> dict[str, bytes]:
     names = [f"feat/{lv.name}" for lv in store.levels] + ["kp2d", "kp2d_input", "score", "det_kp2d", "affine",
                                                         "bbox", "gt3d", "done"]
     return {name: store.read(name).tobytes() for name in names}
+
+
+def write_small_3dhp(out: Path, seed: int = 1) -> Path:
+    """A small synthetic MPI-INF-3DHP in both layouts (16 train frames, 18 test frames over TS1-TS6,
+    about 85 % valid; 256x256 studio and 240x135 outdoor frames)."""
+    from stages.synth.mpi3dhp import write_synthetic_3dhp
+
+    write_synthetic_3dhp(out, n_train=16, n_test=18, seed=seed, image_scale=0.125, progress=False)
+    return out
+
+
+SYNTH_3DHP_MMPOSE = {"type": "mpi_inf_3dhp", "layout": "mmpose", "activities": "mpi_inf_3dhp_test_set"}
+SYNTH_3DHP_OFFICIAL = {"type": "mpi_inf_3dhp", "layout": "official"}  # data root: <synth>/mpi_inf_3dhp_test_set

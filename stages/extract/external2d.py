@@ -49,12 +49,22 @@ def _from_videopose3d(path: Path, index: FrameIndex) -> tuple[np.ndarray, np.nda
     cameras = _label_column(index, "camera")
     joints = np.zeros((len(index), 17, 2), np.float32)
     for i, (subject, action, camera) in enumerate(zip(subjects, actions, cameras)):
-        frame = int(index.frame_numbers[i]) - 1
+        row = int(index.frame_numbers[i]) - 1  # mmpose numbers images from 1, VideoPose3D rows from 0
+        missing = f"{path}: no detection for {subject} {action} camera {camera} frame {row}"
         try:
             sequence = positions[subject][action.replace("_", " ")][H36M_CAMERA_ORDER.index(camera)]
-            joints[i] = sequence[frame, :17, :2]
-        except (KeyError, ValueError, IndexError):
-            raise SourceError(f"{path}: no detection for {subject} {action} camera {camera} frame {frame}") from None
+        except (KeyError, ValueError, IndexError, TypeError):
+            raise SourceError(missing) from None
+        if sequence is None:  # VideoPose3D's converters start every action as [None] * 4 cameras
+            raise SourceError(missing)
+        sequence = np.asarray(sequence)
+        if sequence.ndim != 3 or sequence.shape[1] != 17 or sequence.shape[2] < 2:
+            raise SourceError(f"{path}: {subject} {action} camera {camera} holds frames of shape {sequence.shape[1:]}; "
+                              "the lifter needs 17 joints (H36M order) x 2 per frame, not another layout "
+                              "such as the 16-joint Stacked Hourglass one")
+        if not 0 <= row < len(sequence):
+            raise SourceError(missing)
+        joints[i] = sequence[row, :, :2]
     return joints, np.ones(joints.shape[:2], np.float32)
 
 

@@ -72,7 +72,7 @@ def lift_inputs(store: FeatureStore, frames: np.ndarray) -> LiftInputs:
         gt = store.read("gt3d")[frames].astype(np.float32)
         target = ((gt - gt[:, ROOT_JOINT:ROOT_JOINT + 1]) / MM_PER_M).astype(np.float32)
     labels: dict[str, np.ndarray] = {}
-    for name in ("subject", "action", "video", "camera"):
+    for name in ("subject", "action", "video", "camera", "sequence", "activity", "scene"):  # scene...: 3DHP
         if store.has(f"index/{name}"):
             codes = store.read(f"index/{name}")[frames]
             labels[name] = np.asarray(store.labels(name), dtype=object)[codes]

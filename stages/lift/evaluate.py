@@ -73,8 +73,9 @@ def compute_metrics(pred_mm: np.ndarray, gt_mm: np.ndarray, labels: dict, datase
     errors = np.linalg.norm(pred - gt, axis=-1)
     metrics = {"mpjpe": float(mpjpe(pred, gt).mean()), "p_mpjpe": float(p_mpjpe(pred, gt).mean()),
                "per_joint_mpjpe": [float(v) for v in errors.mean(axis=0)], "num_frames": int(len(pred))}
-    if dataset_type in THREEDHP_TYPES:
-        metrics.update(evaluate_3dhp(pred, gt, already_root_relative=True))
+    if dataset_type in THREEDHP_TYPES or "scene" in labels:
+        metrics.update(evaluate_3dhp(pred, gt, already_root_relative=True, scenes=labels.get("scene"),
+                                     activities=labels.get("activity"), sequences=labels.get("sequence")))
     return metrics
 
 

@@ -83,11 +83,13 @@ def _pingpong(indices: np.ndarray, length: int) -> np.ndarray:
 
 
 def sequence_motion(spec: SequenceSpec, rng: np.random.Generator, retargeted: np.ndarray | None,
-                    lengths_mm: np.ndarray, area_radius_mm: float = 600.0, stride: int | None = None) -> np.ndarray:
+                    lengths_mm: np.ndarray, area_radius_mm: float = 600.0,
+                    modes: tuple[str, ...] | None = None, stride: int | None = None) -> np.ndarray:
     """World joints (n_frames, 17, 3) in mm, z up, resting on the floor, inside the capture area.
 
     Args:
         retargeted: (T, 17, 3) the clip retargeted to this subject (mocap sequences), else None.
+        modes: pose-sampler modes of sampled sequences (default: the Human3.6M action's).
         stride: clip frames per step of a mocap sequence; None draws one (a dataset spreads a
             sequence over the clip), a video gives clip fps / video fps (real speed).
     """
@@ -99,7 +101,7 @@ def sequence_motion(spec: SequenceSpec, rng: np.random.Generator, retargeted: np
         start = int(rng.integers(0, n_clip))
         joints = retargeted[_pingpong(start + stride * np.arange(n), n_clip)]
     else:
-        joints = sample_sequence(rng, ACTION_MODES[spec.action], n, lengths_mm)
+        joints = sample_sequence(rng, modes or ACTION_MODES[spec.action], n, lengths_mm)
     if rng.random() < 0.5:
         joints = mirror_left_right(joints)
     yaw = axis_rotation("Z", np.array(rng.uniform(0.0, 2.0 * np.pi)))

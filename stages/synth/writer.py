@@ -97,7 +97,7 @@ def _in_view(joints_cam_mm: np.ndarray, camera: dict, margin_frac: float = 0.02)
                 and (uv[:, 1] >= my).all() and (uv[:, 1] <= camera["h"] - 1 - my).all())  # fmt: skip
 
 
-def _frame_in_view(world_mm: np.ndarray, cameras: list[dict], first: int) -> tuple[int, np.ndarray, bool]:
+def frame_in_view(world_mm: np.ndarray, cameras: list[dict], first: int) -> tuple[int, np.ndarray, bool]:
     """Pick a camera (preferably ``first``) and pull the body towards the area's centre until it fits.
 
     Returns (camera index, joints in that camera's frame in mm, whether it fits).
@@ -129,7 +129,7 @@ def _plan_split(split: str, subjects: tuple[str, ...], n_frames: int, seed: int,
         world = sequence_motion(spec, np.random.default_rng([seed, code, spec.index]), retargeted, lengths)
         cams = [cameras[key] for key in sorted(cameras) if key[0] == spec.subject]
         for step in range(spec.n_frames):
-            k, cam_mm, ok = _frame_in_view(world[step], cams, step + spec.index)
+            k, cam_mm, ok = frame_in_view(world[step], cams, step + spec.index)
             if not ok:
                 raise RuntimeError(f"{spec.subject} {spec.action_name} frame {step}: no camera sees the body")
             ann.n_camera_fallbacks += int(k != (step + spec.index) % len(cams))
@@ -211,7 +211,7 @@ def _coco_json(ann: SplitAnnotations, boxes: list[tuple[list[float], float]], im
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def _mocap_digest(mocap_dir: Path) -> str:
+def mocap_digest(mocap_dir: Path) -> str:
     h = hashlib.sha256()
     for name in MOCAP_CLIPS:
         h.update(name.encode())
@@ -254,7 +254,7 @@ def write_synthetic_h36m(out_dir: Path, *, n_train: int, n_test: int, seed: int 
     mocap_dir = Path(mocap_dir) if mocap_dir is not None else default_mocap_dir()
     image_size = (int(image_size[0]), int(image_size[1]))
     params = {"generator": GENERATOR_VERSION, "seed": int(seed), "n_train": int(n_train), "n_test": int(n_test),
-              "image_size": list(image_size), "jpeg_quality": JPEG_QUALITY, "mocap_sha256": _mocap_digest(mocap_dir)}  # fmt: skip
+              "image_size": list(image_size), "jpeg_quality": JPEG_QUALITY, "mocap_sha256": mocap_digest(mocap_dir)}  # fmt: skip
     meta_path = out_dir / "meta.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
@@ -272,7 +272,7 @@ def write_synthetic_h36m(out_dir: Path, *, n_train: int, n_test: int, seed: int 
         "train": _plan_split("train", TRAIN_SUBJECTS, n_train, seed, out_dir, cameras, clips, retarget_cache),
         "test": _plan_split("test", TEST_SUBJECTS, n_test, seed, out_dir, cameras, clips, retarget_cache),
     }
-    boxes = {split: _render_all(ann.jobs, seed, image_size, progress, workers, split) for split, ann in splits.items()}
+    boxes = {split: render_all(ann.jobs, seed, image_size, progress, workers, split) for split, ann in splits.items()}
     render_s = time.perf_counter() - started
 
     for split, ann in splits.items():
@@ -300,9 +300,10 @@ def write_synthetic_h36m(out_dir: Path, *, n_train: int, n_test: int, seed: int 
     return meta
 
 
-def _render_all(jobs: list[FrameJob], seed: int, image_size: tuple[int, int], progress: bool, workers: int,
-                desc: str) -> list[tuple[list[float], float]]:
-    """Render jobs in order (optionally over processes, in chunks); results keep the jobs' order."""
+def render_all(jobs: list, seed: int, image_size: tuple[int, int], progress: bool, workers: int,
+                desc: str, render_chunk=_render_chunk) -> list:
+    """Render jobs in order (optionally over processes, in chunks); results keep the jobs' order.
+    render_chunk: a module-level function of (jobs, seed, image_size) -> results (picklable)."""
     chunk = max(1, min(32, -(-len(jobs) // (4 * max(workers, 1)))))
     chunks = [(jobs[i : i + chunk], seed, image_size) for i in range(0, len(jobs), chunk)]
     bar = None
@@ -313,13 +314,13 @@ def _render_all(jobs: list[FrameJob], seed: int, image_size: tuple[int, int], pr
     out: list[tuple[list[float], float]] = []
     if workers > 1 and len(chunks) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for result in pool.map(_render_chunk, chunks):
+            for result in pool.map(render_chunk, chunks):
                 out.extend(result)
                 if bar is not None:
                     bar.update(len(result))
     else:
         for c in chunks:
-            result = _render_chunk(c)
+            result = render_chunk(c)
             out.extend(result)
             if bar is not None:
                 bar.update(len(result))

@@ -1,10 +1,12 @@
 """torchrun-sharded extraction with gloo: ranks write disjoint shards of one store."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -44,10 +46,18 @@ def test_two_gloo_ranks_write_the_same_store_as_one_process(sharded_setup, tmp_p
     assert arrays_of(two_path) == arrays_of(one_path)
 
 
+def rank_of(pid: int) -> int:
+    """The RANK torchrun gave a worker process (from its environment)."""
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return int(next(v for v in environ if v.startswith(b"RANK=")).split(b"=", 1)[1])
+
+
 @pytest.mark.slow
 def test_a_killed_rank_leaves_its_shards_for_a_rerun(sharded_setup, h36m_root, tmp_path):
-    """SIGKILL one rank mid-run: torchrun stops the job, the store stays incomplete, and a rerun
-    with a different number of processes finishes it, equal to an uninterrupted store."""
+    """SIGKILL one rank mid-run: torchrun stops the job, the store stays incomplete with the killed
+    rank's unfinished shards not done, and a rerun with any number of processes (1 and 2 here, each
+    on its own copy of the killed store) extracts exactly the frames of the shards not done, and no
+    more, ending equal to an uninterrupted store."""
     data, _ = sharded_setup
     cfg = slim_extract_config(shard_frames=2, detector={"name": "hrnet_w32", "config": W32},
                               runtime={"batch_size": 1, "num_workers": 0})
@@ -56,8 +66,8 @@ def test_a_killed_rank_leaves_its_shards_for_a_rerun(sharded_setup, h36m_root, t
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     job = subprocess.Popen(extract_command(config, data, cache_dir, 2), cwd=PROJECT_ROOT, env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline, killed = time.time() + 300, False
-    while time.time() < deadline and job.poll() is None and not killed:
+    deadline, killed_rank = time.time() + 300, None
+    while time.time() < deadline and job.poll() is None and killed_rank is None:
         stores = list(cache_dir.glob("*.zarr"))
         if stores:
             try:
@@ -65,22 +75,34 @@ def test_a_killed_rank_leaves_its_shards_for_a_rerun(sharded_setup, h36m_root, t
             except Exception:
                 done = 0
             if done >= 1:
-                ranks = subprocess.run(["pgrep", "-P", str(job.pid)], capture_output=True, text=True).stdout.split()
-                os.kill(int(ranks[-1]), signal.SIGKILL)
-                killed = True
+                victim = int(subprocess.run(["pgrep", "-P", str(job.pid)], capture_output=True,
+                                            text=True).stdout.split()[-1])
+                killed_rank = rank_of(victim)
+                os.kill(victim, signal.SIGKILL)
         time.sleep(0.05)
-    assert killed, "the job finished before a rank could be killed"
+    assert killed_rank is not None, "the job finished before a rank could be killed"
     job.wait(timeout=120)
     assert job.returncode != 0
     (path,) = cache_dir.glob("*.zarr")
     partial = FeatureStore.open(path, allow_incomplete=True)
-    assert not partial.is_complete() and partial.done_mask().sum() < partial.spec.num_shards
+    num_shards = partial.spec.num_shards
+    pending = partial.pending_shards()
+    assert not partial.is_complete() and 0 < len(pending) < num_shards
+    # the first run split all 8 shards rank::2; the killed rank died before finishing its own
+    killed_rank_shards = list(range(num_shards))[killed_rank::2]
+    assert set(pending) & set(killed_rank_shards), (killed_rank, pending)
+    pending_frames = sum(stop - start for start, stop in map(partial.spec.shard_bounds, pending))
 
-    rerun = subprocess.run(extract_command(config, data, cache_dir, 1), cwd=PROJECT_ROOT, env=env,
-                           capture_output=True, text=True)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
     clean = subprocess.run(extract_command(config, data, tmp_path / "clean", 1), cwd=PROJECT_ROOT, env=env,
                            capture_output=True, text=True)
-    assert clean.returncode == 0
+    assert clean.returncode == 0, clean.stderr[-2000:]
     (clean_path,) = (tmp_path / "clean").glob("*.zarr")
-    assert arrays_of(path) == arrays_of(clean_path)
+    for nproc in (1, 2):
+        copy_dir = tmp_path / f"rerun-{nproc}"
+        shutil.copytree(path, copy_dir / path.name)
+        rerun = subprocess.run(extract_command(config, data, copy_dir, nproc), cwd=PROJECT_ROOT, env=env,
+                               capture_output=True, text=True)
+        assert rerun.returncode == 0, rerun.stderr[-2000:]
+        assert f"extracted {pending_frames} of 16 frames" in rerun.stdout, (nproc, rerun.stdout)
+        assert FeatureStore.open(copy_dir / path.name).is_complete()
+        assert arrays_of(copy_dir / path.name) == arrays_of(clean_path), nproc

@@ -10,11 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from cache.key import MEMO_NAME
 from click.testing import CliRunner
 
 from cache.store import FeatureStore, StoreError
 from pipeline.cli import main
-from tests.helpers import PROJECT_ROOT, SHARED_DATA, arrays_of, make_h36m_copy, slim_extract_config, write_config
+from tests.helpers import (PROJECT_ROOT, SHARED_DATA, arrays_of, make_h36m_copy, mpii_headed_checkpoint,
+                           slim_extract_config, write_config)
 
 
 def capf(*args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -162,3 +165,17 @@ def test_missing_checkpoint_is_named(h36m_root, tmp_path):
     result = CliRunner().invoke(main, ["extract", "--config", str(config), "--data-root", str(h36m_root),
                                        "--cache-dir", str(tmp_path)])
     assert result.exit_code != 0 and "no checkpoint given" in result.output
+
+
+def test_checkpoint_with_wrongly_shaped_tensors_is_one_line_naming_it(h36m_root, tmp_path):
+    checkpoint = mpii_headed_checkpoint(tmp_path / "mpii.pth")
+    config = write_config(tmp_path / "x.py", slim_extract_config())
+    cache_dir = tmp_path / "cache"
+    result = CliRunner().invoke(main, ["extract", "--config", str(config), "--data-root", str(h36m_root),
+                                       "--checkpoint", str(checkpoint), "--cache-dir", str(cache_dir), "--quiet"])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, SystemExit), repr(result.exception)  # click's one line, no traceback
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {checkpoint}: "), result.output
+    # no store was laid out; only the remembered checksum of the (readable) checkpoint file is there
+    assert not cache_dir.exists() or [p.name for p in cache_dir.iterdir()] == [MEMO_NAME]

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from stages.extract.sources.base import FrameIndex, SourceError, encode_labels, image_sizes_wh, video_frame_name
-from stages.extract.sources.h36m import TRIAL_PATTERN, _load_annotation
+from stages.extract.sources.h36m import TRIAL_PATTERN, load_annotation_npz
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
@@ -131,7 +131,7 @@ class VideoSource:
 
     def _add_ground_truth(self, index: FrameIndex, count: int) -> None:
         """gt3d/gt2d and subject/action/camera tables of each record from the per-frame sidecar."""
-        ann = _load_annotation(self.annotation_path)
+        ann = load_annotation_npz(self.annotation_path)
         if len(ann["imgname"]) != count:
             raise SourceError(f"{self.annotation_path}: {len(ann['imgname'])} rows of ground truth but "
                               f"{self.path} has {count} frames (one row per frame)")

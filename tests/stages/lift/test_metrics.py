@@ -220,3 +220,40 @@ def test_pck_and_auc_on_hand_made_distances():
     assert m["pck150"] == pytest.approx(100.0 * 4 / 6)
     assert m["auc"] == pytest.approx(100.0 * 63 / 186)
     assert m["mpjpe"] == pytest.approx(distances.mean())
+
+
+def test_3dhp_groups_by_scene_activity_and_sequence():
+    """Per-group PCK/AUC/MPJPE are the overall formulas on each group's frames; groups come in the
+    table order (scenes GS, noGS, outdoor; activities by code) whatever order the frames are in."""
+    rng = np.random.default_rng(4)
+    gt = rng.normal(scale=300.0, size=(12, 17, 3))
+    pred = gt + rng.normal(scale=80.0, size=gt.shape)
+    scenes = np.array(["outdoor", "green screen", "no green screen"] * 4)
+    activities = np.array(["Sports", "Sitting", "Standing/Walking", "Sitting"] * 3)
+    sequences = np.array([f"TS{i % 6 + 1}" for i in range(12)])
+    m = evaluate_3dhp(pred, gt, scenes=scenes, activities=activities, sequences=sequences)
+    assert list(m["per_scene"]) == ["green screen", "no green screen", "outdoor"]
+    assert list(m["per_activity"]) == ["Standing/Walking", "Sitting", "Sports"]
+    assert list(m["per_sequence"]) == [f"TS{i}" for i in range(1, 7)]
+    for key, labels in (("per_scene", scenes), ("per_activity", activities), ("per_sequence", sequences)):
+        for name, row in m[key].items():
+            sel = labels == name
+            alone = evaluate_3dhp(pred[sel], gt[sel])
+            assert row["num_frames"] == sel.sum()
+            for metric in ("pck150", "auc", "mpjpe"):
+                assert row[metric] == pytest.approx(alone[metric]), (key, name, metric)
+    with pytest.raises(ValueError, match="3 scene labels for 12 frames"):
+        evaluate_3dhp(pred, gt, scenes=scenes[:3])
+
+
+def test_3dhp_pck_auc_match_the_test_sets_own_definition():
+    """PCK/AUC against a direct transcription of the test set's mpii_compute_3d_pck (all 17 joints,
+    errors strictly below each threshold of 0:5:150)."""
+    rng = np.random.default_rng(5)
+    gt = rng.normal(scale=300.0, size=(9, 17, 3))
+    pred = gt + rng.normal(scale=70.0, size=gt.shape)
+    m = evaluate_3dhp(pred, gt, root_index=0)
+    err = np.linalg.norm((pred - pred[:, :1]) - (gt - gt[:, :1]), axis=-1).T  # (joints, frames) as in MATLAB
+    curve = [np.sum(err < t) / err.size for t in range(0, 155, 5)]
+    assert m["pck150"] == pytest.approx(100 * np.sum(err < 150) / err.size)
+    assert m["auc"] == pytest.approx(100 * np.mean(curve))
