@@ -235,7 +235,10 @@ def demo(work_dir, train_frames, test_frames, detector_epochs, lift_epochs) -> N
 @click.option("--study", type=click.Choice(["paper", "temporal"]), default="paper",
               help="paper: Table 3 steps and Table 4 levels; temporal: Table 6 (PoseFormer and CA-PF-S, 1-81 frames).")
 @click.option("--seeds", default=1, help="Seeds per model for --study temporal (0, 1, ...): mean ± std.")
-def ablate(work_dir, train_frames, test_frames, detector_epochs, lift_epochs, store, configs, study, seeds) -> None:
+@click.option("--first-seed", default=0, help="--study temporal: seeds are first-seed .. first-seed + seeds - 1 "
+              "(runs with other seeds into the same --work-dir are reused: several processes can share a study).")
+def ablate(work_dir, train_frames, test_frames, detector_epochs, lift_epochs, store, configs, study, seeds,
+           first_seed) -> None:
     """Every ablation of the paper (Table 3 steps, Table 4 levels; or --study temporal: Table 6) on one cache."""
     from pipeline.demo import ABLATION_CONFIGS, DemoSettings, run_ablation, study_store
 
@@ -245,7 +248,8 @@ def ablate(work_dir, train_frames, test_frames, detector_epochs, lift_epochs, st
         from pipeline.temporal_study import run_temporal_study
 
         store_path, store_key = study_store(settings, store)
-        run_temporal_study(store_path, store_key, work_dir, seeds=range(seeds), epochs=lift_epochs)
+        run_temporal_study(store_path, store_key, work_dir, seeds=range(first_seed, first_seed + seeds),
+                           epochs=lift_epochs)
         return
     chosen = {Path(c).stem: c for c in configs} if configs else dict(ABLATION_CONFIGS)
     run_ablation(settings, chosen, store)
