@@ -129,6 +129,13 @@ class TemporalPoseFormer(nn.Module):
         """
         return self.forward_temporal(self.encode_frames(pose2d, joint_feats)[window])
 
+    @torch.no_grad()
+    def lift_window(self, pose2d: Tensor, joint_feats: Sequence[Tensor] = ()) -> Tensor:
+        """Inference on one window: ``(T, J, 2)`` and L x ``(T, J, C_l)`` -> the centre frame's
+        ``(J, 3)``. Pad a video's ends by repeating its edge frames (``stages.lift.sequences.windows``)."""
+        window = torch.arange(self.frames, device=pose2d.device)[None]
+        return self(pose2d, joint_feats, window)[0]
+
     def param_groups(self, base_lr: float, offset_lr_mult: float = 1.0) -> list[dict[str, Any]]:
         """One group: there are no sampling offsets in a model without deformable sampling."""
         return [{"name": "base", "params": [p for p in self.parameters() if p.requires_grad], "lr": base_lr}]
