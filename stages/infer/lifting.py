@@ -1,9 +1,11 @@
 """The lifter of ``capf infer``: a CAPF checkpoint, checked against the 2D detector, run over a store.
 
 ``lift_window`` is the one inference path: a window of store records -> 3D joints, through the same
-input assembly as training and evaluation (``CacheBatchDataset`` reads the store, ``predict`` and
-``evaluate`` run the model, flip test included). A single-frame lifter takes any set of records in
-one window; a temporal lifter will take one track's consecutive records per window, the same call.
+input assembly as training and evaluation (``lift_dataset`` builds the dataset the lifter reads,
+``predict`` and ``evaluate`` run the model, flip test included). A single-frame lifter takes any set
+of records in one window; a temporal lifter will take one track's consecutive records per window,
+the same call (``lift_dataset`` already gives it its sequence dataset; its joint features and
+per-track windows are not wired into ``capf infer`` yet).
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import torch
 from cache.key import sha256_file
 from cache.store import FeatureStore, LevelSpec
 from stages.lift.build import LevelGeometry, build_lifter, geometry_from_store
-from stages.lift.dataset import MM_PER_M, CacheBatchDataset, FrameBatchSampler, make_loader
+from stages.lift.dataset import MM_PER_M, FrameBatchSampler, make_loader
 from stages.lift.checkpoints import load_checkpoint_file, load_weights
 from stages.lift.evaluate import evaluate, evaluation_protocol, predict
 from stages.lift.model import ContextAwarePoseFormer
+from stages.lift.sequence_dataset import lift_dataset
 
 
 class LifterError(ValueError):
@@ -90,6 +93,7 @@ class Lifter:
     flip_test: bool
     amp: str | None
     dataset_type: str
+    cfg: dict  # completed by lift_settings: its train/data sections shape the dataset
 
 
 def load_lifter(cfg: dict, checkpoint: LiftCheckpoint, store: FeatureStore, *, device: torch.device,
@@ -101,7 +105,7 @@ def load_lifter(cfg: dict, checkpoint: LiftCheckpoint, store: FeatureStore, *, d
     model = build_lifter(cfg, geometry)
     load_weights(model, {"state_dict": checkpoint.state_dict}, checkpoint.path)
     model.to(device).eval()
-    return Lifter(model, geometry, device, batch_size, flip_test, amp, evaluation_protocol(cfg, store))
+    return Lifter(model, geometry, device, batch_size, flip_test, amp, evaluation_protocol(cfg, store), cfg)
 
 
 @dataclass
@@ -116,8 +120,8 @@ def lift_window(lifter: Lifter, store_path: Path, records: np.ndarray) -> Lifted
     With ground truth in the store this is ``evaluate`` itself (the metrics are the ones ``capf eval``
     reports on the same frames); without, ``predict`` on the same batches.
     """
-    dataset = CacheBatchDataset(store_path, np.asarray(records, dtype=np.int64), lifter.geometry.names,
-                                read_maps=lifter.model.context != "none")
+    dataset = lift_dataset(lifter.model, store_path, np.asarray(records, dtype=np.int64), lifter.geometry.names,
+                           train_cfg=lifter.cfg["train"], data_cfg=lifter.cfg["data"])
     if dataset.inputs.target_m is not None:
         result = evaluate(lifter.model, dataset, device=lifter.device, batch_size=lifter.batch_size, workers=0,
                           flip_test=lifter.flip_test, amp=lifter.amp, dataset_type=lifter.dataset_type)
