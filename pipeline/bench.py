@@ -249,6 +249,8 @@ def bench_loader(store_path: Path, *, batch: int, steps: int, workers: tuple[int
         step(in_memory[0])
         memory_time = lazy_time = 0.0
         seen = 0
+        if len(in_memory) < steps + 1:
+            raise ValueError(f"{store_path}: {store.num_frames} frames make fewer than {steps + 1} batches of {batch}")
         for b in in_memory[1:steps + 1]:
             tick = time.perf_counter()
             step(b)
@@ -288,10 +290,9 @@ def run_bench(work: Path, out_json: Path, *, quick: bool = False, device: str = 
     store = synthetic_w32_store(work / "w32.zarr", frames=96 if quick else 2048,
                                 shard_frames=32 if quick else 256)
     reads = bench_cache_reads(store, work / "memmap", batch=16 if quick else 512, batches=4 if quick else 9)
-    loader = bench_loader(store, batch=8 if quick else 512, steps=1 if quick else 3,
-                          workers=(1, 2) if quick else (1, 2, 4), device=device)
-    unverified = bench_loader(store, batch=64 if quick else 512, steps=2 if quick else 3,
-                              workers=(1, 2) if quick else (1, 2, 4), device=device, verify=False)
+    loader_sizes = dict(batch=8 if quick else 512, steps=1 if quick else 3, workers=(1, 2) if quick else (1, 2, 4))
+    loader = bench_loader(store, **loader_sizes, device=device)
+    unverified = bench_loader(store, **loader_sizes, device=device, verify=False)
     from cache.checksum import measure_crc32c
     from pipeline.bench_online import bench_cache_vs_online
 
