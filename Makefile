@@ -34,7 +34,7 @@ extract_flags = --config $(CONFIG) --data-root $(DATA_ROOT) \
     $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(if $(CACHE_DIR),--cache-dir $(CACHE_DIR)) \
     $(if $(filter 1 yes true,$(RANDOM_INIT)),--random-init)
 
-.PHONY: help setup test test-fast demo extract train eval ablate cache-ls bench clean-venv
+.PHONY: help setup test test-fast demo extract train eval infer ablate cache-ls bench clean-venv
 
 help:
 	@echo "make demo     end to end on the bundled data"
@@ -42,7 +42,9 @@ help:
 	@echo "make extract  CONFIG=… DATA_ROOT=… CHECKPOINT=… [CACHE_DIR=…] [RANDOM_INIT=1] [NPROC=N]"
 	@echo "make train    CONFIG=configs/capf/… [CACHE_DIR=…] [WORK_DIR=…] [ARGS=\"--max-iters 20\"]"
 	@echo "make eval     CONFIG=configs/capf/… CKPT=work_dirs/…/best.pth"
+	@echo "make infer    [INPUT=video|folder|image] [LIFT_CONFIG=… CKPT=… CHECKPOINT=…] (none: the demo's clip)"
 	@echo "make ablate   Table 3 steps + Table 4 level subsets on the demo's cache, one markdown table"
+	@echo "              (ARGS='--study temporal --seeds 3': Table 6, PoseFormer and CA-PF-S over 1-81 frames)"
 	@echo "make bench    throughput ratios -> bench/results.json (ARGS=--quick for a smoke run)"
 	@echo "make setup    create .venv and install everything (called by every target)"
 
@@ -103,6 +105,16 @@ train: setup
 eval: setup
 	$(CAPF) eval --config $(if $(filter configs/extract/%,$(CONFIG)),$(LIFT_CONFIG),$(CONFIG)) --ckpt $(CKPT) \
 	  $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(store_flags) $(ARGS)
+
+# make infer: no INPUT = the demo's synthetic clip; no CKPT = the demo's models (made if missing).
+# LIFT_CONFIG only when given here (its default above serves train/eval): else the run dir's config.py.
+INPUT ?=
+OUT ?=
+infer: setup
+	$(CAPF) infer $(INPUT) $(if $(CKPT),--ckpt $(CKPT)) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) \
+	  $(if $(filter command line environment,$(origin LIFT_CONFIG)),--lift-config $(LIFT_CONFIG)) \
+	  $(if $(OUT),--out $(OUT)) $(if $(CACHE_DIR),--cache-dir $(CACHE_DIR)) \
+	  $(if $(filter 1 yes true,$(RANDOM_INIT)),--random-init) $(ARGS)
 
 bench: setup
 	$(CAPF) bench $(ARGS)

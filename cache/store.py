@@ -94,6 +94,11 @@ def _compressors(compression: str) -> list:
     raise StoreError(f"unknown compression {compression!r}; choose one of {COMPRESSIONS}")
 
 
+def chunk_compressors(compression: str) -> list:
+    """The codecs after ``bytes`` of every chunk of a store with this compression (for derived arrays)."""
+    return _compressors(compression)
+
+
 def _per_frame_arrays(spec: StoreSpec) -> dict[str, tuple[tuple[int, ...], str]]:
     """Arrays written by the detector stage, shard by shard: name -> (per-frame shape, dtype)."""
     joints = spec.num_joints

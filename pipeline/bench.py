@@ -282,13 +282,13 @@ def run_bench(work: Path, out_json: Path, *, quick: bool = False, device: str = 
     """All figures; `quick` shrinks sizes for a smoke run (the ratios stay meaningful, noisier)."""
     device = str(resolve_device(device))
     work.mkdir(parents=True, exist_ok=True)
-    extract = bench_extraction(work / "extract", frames=16 if quick else 128, batch_size=8 if quick else 32,
+    extract = bench_extraction(work / "extract", frames=8 if quick else 128, batch_size=4 if quick else 32,
                                workers=2, device=device)
     ratios = bytes_per_frame(extract["store"], work / "bytes")
-    store = synthetic_w32_store(work / "w32.zarr", frames=256 if quick else 2048,
-                                shard_frames=64 if quick else 256)
-    reads = bench_cache_reads(store, work / "memmap", batch=64 if quick else 512, batches=4 if quick else 9)
-    loader = bench_loader(store, batch=64 if quick else 512, steps=2 if quick else 3,
+    store = synthetic_w32_store(work / "w32.zarr", frames=96 if quick else 2048,
+                                shard_frames=32 if quick else 256)
+    reads = bench_cache_reads(store, work / "memmap", batch=16 if quick else 512, batches=4 if quick else 9)
+    loader = bench_loader(store, batch=8 if quick else 512, steps=1 if quick else 3,
                           workers=(1, 2) if quick else (1, 2, 4), device=device)
     unverified = bench_loader(store, batch=64 if quick else 512, steps=2 if quick else 3,
                               workers=(1, 2) if quick else (1, 2, 4), device=device, verify=False)

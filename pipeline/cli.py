@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from pipeline.config import load_config
+from pipeline.infer import infer
 from pipeline.lift_cli import evaluate, flops, train
 from pipeline.options import CapfGroup, cache_dir_option
 
@@ -48,6 +49,7 @@ def extract(config_path, data_root, checkpoint, random_init, cache_dir, device, 
 main.add_command(train)
 main.add_command(evaluate)
 main.add_command(flops)
+main.add_command(infer)
 
 
 @main.group()
@@ -88,6 +90,19 @@ def cache_verify(store: Path) -> None:
     click.echo(f"{store}: ok ({report.chunks_read} chunks verified)")
 
 
+@cache.command("joint-feats")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--convention", type=click.Choice(["mmpose", "authors"]), default="mmpose",
+              help="The lifters' ref_convention the samples must match.")
+@click.option("--overwrite", is_flag=True, help="Recompute even if the store has them.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def cache_joint_feats(store: Path, convention: str, overwrite: bool, quiet: bool) -> None:
+    """Add joint_feat/<level> to STORE: its maps sampled at the lifter's joints (no detector run)."""
+    from stages.lift.joint_feats import write_joint_feats
+
+    click.echo(write_joint_feats(store, convention=convention, overwrite=overwrite, progress=not quiet).summary())
+
+
 @cache.command("convert")
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--dtype", "feature_dtype", type=click.Choice(["int8", "float16"]), default="int8",
@@ -109,9 +124,20 @@ def cache_convert(store: Path, feature_dtype: str, compression: str | None, cach
 @click.option("--seed", default=0, help="Everything is deterministic from it.")
 @click.option("--image-size", default="500x500", help="WxH pixels.")
 @click.option("--workers", default=1, help="Rendering processes (the output does not depend on it).")
-def synth(out: Path, train_frames: int, test_frames: int, seed: int, image_size: str, workers: int) -> None:
-    """Render a synthetic Human3.6M (real mocap + sampled poses) in mmpose's annotation layout."""
+@click.option("--layout", type=click.Choice(["h36m", "3dhp"]), default="h36m",
+              help="h36m: mmpose's Human3.6M layout; 3dhp: MPI-INF-3DHP in mmpose's and the official layout.")
+@click.option("--image-scale", default=0.25, help="3dhp: frame size as a fraction of the real 2048x2048 / 1920x1080.")
+def synth(out: Path, train_frames: int, test_frames: int, seed: int, image_size: str, workers: int, layout: str,
+          image_scale: float) -> None:
+    """Render a synthetic Human3.6M or MPI-INF-3DHP (real mocap + sampled poses) in the datasets' layouts."""
     from stages.synth.writer import write_synthetic_h36m
+
+    if layout == "3dhp":
+        from stages.synth.mpi3dhp import describe, write_synthetic_3dhp
+
+        meta = write_synthetic_3dhp(out, n_train=train_frames, n_test=test_frames, seed=seed, image_scale=image_scale,
+                                    workers=workers)
+        return click.echo(describe(meta, out))
 
     width, height = (int(v) for v in image_size.lower().split("x"))
     meta = write_synthetic_h36m(out, n_train=train_frames, n_test=test_frames, seed=seed,
@@ -206,13 +232,27 @@ def demo(work_dir, train_frames, test_frames, detector_epochs, lift_epochs) -> N
 @click.option("--store", type=click.Path(path_type=Path), default=None,
               help="Run on this store instead of the demo's cache (then pass --config for each model).")
 @click.option("--config", "configs", multiple=True, help="A lift config to include (repeatable; default: the demo's set).")
-def ablate(work_dir, train_frames, test_frames, detector_epochs, lift_epochs, store, configs) -> None:
-    """Every ablation of the paper (Table 3 steps, Table 4 levels) on one cache; one markdown table."""
-    from pipeline.demo import ABLATION_CONFIGS, DemoSettings, run_ablation
+@click.option("--study", type=click.Choice(["paper", "temporal"]), default="paper",
+              help="paper: Table 3 steps and Table 4 levels; temporal: Table 6 (PoseFormer and CA-PF-S, 1-81 frames).")
+@click.option("--seeds", default=1, help="Seeds per model for --study temporal (0, 1, ...): mean ± std.")
+@click.option("--first-seed", default=0, help="--study temporal: seeds are first-seed .. first-seed + seeds - 1 "
+              "(runs with other seeds into the same --work-dir are reused: several processes can share a study).")
+def ablate(work_dir, train_frames, test_frames, detector_epochs, lift_epochs, store, configs, study, seeds,
+           first_seed) -> None:
+    """Every ablation of the paper (Table 3 steps, Table 4 levels; or --study temporal: Table 6) on one cache."""
+    from pipeline.demo import ABLATION_CONFIGS, DemoSettings, run_ablation, study_store
 
+    settings = DemoSettings(work_dir=work_dir, train_frames=train_frames, test_frames=test_frames,
+                            detector_epochs=detector_epochs, lift_epochs=lift_epochs)
+    if study == "temporal":
+        from pipeline.temporal_study import run_temporal_study
+
+        store_path, store_key = study_store(settings, store)
+        run_temporal_study(store_path, store_key, work_dir, seeds=range(first_seed, first_seed + seeds),
+                           epochs=lift_epochs)
+        return
     chosen = {Path(c).stem: c for c in configs} if configs else dict(ABLATION_CONFIGS)
-    run_ablation(DemoSettings(work_dir=work_dir, train_frames=train_frames, test_frames=test_frames,
-                              detector_epochs=detector_epochs, lift_epochs=lift_epochs), chosen, store)
+    run_ablation(settings, chosen, store)
 
 
 @main.command("study-dtype")

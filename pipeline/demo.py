@@ -122,16 +122,21 @@ def run_demo(settings: DemoSettings) -> dict:
     return public
 
 
-def run_ablation(settings: DemoSettings, configs: dict[str, str], store_path: Path | None = None) -> str:
-    """Train every config on one cache (the demo's, or `store_path`); one markdown table out."""
+def study_store(settings: DemoSettings, store_path: Path | None = None) -> tuple[Path, str]:
+    """The store a study runs on: `store_path`, else the demo's (made, or found, by the demo's steps)."""
     from cache.store import FeatureStore
-    from stages.lift.report import format_comparison_table
 
     if store_path is None:
         cache = prepare_demo_cache(settings)
-        store_path, store_key = cache.store_path, cache.store_key
-    else:
-        store_key = FeatureStore.open(store_path).key
+        return cache.store_path, cache.store_key
+    return Path(store_path), FeatureStore.open(store_path).key
+
+
+def run_ablation(settings: DemoSettings, configs: dict[str, str], store_path: Path | None = None) -> str:
+    """Train every config on one cache (the demo's, or `store_path`); one markdown table out."""
+    from stages.lift.report import format_comparison_table
+
+    store_path, store_key = study_store(settings, store_path)
     records = {name: train_and_record(name, config, store_path, settings.work_dir, store_key,
                                       epochs=settings.lift_epochs) for name, config in configs.items()}
     table = format_comparison_table(summary_rows(records))

@@ -62,8 +62,9 @@ def train(config_path, store, data_root, checkpoint, random_init, cache_dir, wor
                + (f", best {result.best_checkpoint.name} (val MPJPE {result.best_val_mpjpe:.2f} mm)"
                   if result.best_checkpoint else ""))
     if result.metrics:
-        click.echo(f"MPJPE {result.metrics['mpjpe']:.2f} mm, P-MPJPE {result.metrics['p_mpjpe']:.2f} mm "
-                   f"({result.run_dir / 'metrics.json'})")
+        mpjve = result.metrics.get("mpjve")
+        click.echo(f"MPJPE {result.metrics['mpjpe']:.2f} mm, P-MPJPE {result.metrics['p_mpjpe']:.2f} mm"
+                   + (f", MPJVE {mpjve:.2f} mm" if mpjve is not None else "") + f" ({result.run_dir / 'metrics.json'})")
 
 
 @click.command("eval", cls=CapfCommand)
@@ -77,14 +78,18 @@ def train(config_path, store, data_root, checkpoint, random_init, cache_dir, wor
 @workers_option
 @click.option("--batch-size", type=int, default=None, help="Frames per batch (default: eval.batch_size).")
 @click.option("--quiet", is_flag=True, help="No progress output from extraction.")
+@click.option("--all-frames", is_flag=True,
+              help="Every frame of the store, not the config's test subjects (e.g. the store of a `capf infer` clip).")
 def evaluate(config_path, ckpt, store, data_root, checkpoint, random_init, cache_dir, out_dir, flip_test, device,
-             workers, batch_size, quiet):
+             workers, batch_size, quiet, all_frames):
     """Evaluate a lifter checkpoint on the config's test split; writes metrics.json, table.md and plots."""
     from cache.store import FeatureStore
     from stages.lift.checkpoints import load_checkpoint_file
     from stages.lift.evaluate import evaluate_checkpoint
 
     cfg = load_config(config_path)
+    if all_frames:
+        cfg["data"] = {**cfg.get("data", {}), "test_subjects": None}
     meta = load_checkpoint_file(Path(ckpt)).get("meta", {})
     store_path = resolve_store(cfg, store=store, data_root=data_root, cache_dir=cache_dir, checkpoint=checkpoint,
                                random_init=random_init, recorded=meta.get("store_path"), quiet=quiet)
@@ -95,7 +100,8 @@ def evaluate(config_path, ckpt, store, data_root, checkpoint, random_init, cache
     result = evaluate_checkpoint(cfg, Path(ckpt), store_path, out_dir=out, device=device, workers=workers,
                                  batch_size=batch_size, flip_test=flip_test, title=Path(config_path).stem)
     metrics = result.metrics
-    click.echo(f"MPJPE {metrics['mpjpe']:.2f} mm, P-MPJPE {metrics['p_mpjpe']:.2f} mm over {len(result.frames)} "
+    mpjve = f", MPJVE {metrics['mpjve']:.2f} mm" if metrics.get("mpjve") is not None else ""
+    click.echo(f"MPJPE {metrics['mpjpe']:.2f} mm, P-MPJPE {metrics['p_mpjpe']:.2f} mm{mpjve} over {len(result.frames)} "
                f"frames; report in {out}")
 
 
@@ -111,18 +117,26 @@ def flops(config_path, as_json):
     from stages.lift.cost import count_cost
     from stages.lift.settings import lift_settings
 
-    cfg = lift_settings(load_config(config_path))
+    raw = load_config(config_path)
+    if "model" not in raw:
+        raise click.ClickException(f"{config_path}: an extract config (no model section); pass a lift config")
+    cfg = lift_settings(raw)
     try:
         geometry = geometry_from_config(cfg) if cfg.get("detector_levels") else geometry_from_detector(cfg)
         model = build_lifter(cfg, geometry)
     except (ValueError, KeyError) as error:
         raise click.ClickException(f"{config_path}: {error}") from error
     cost = count_cost(model, level_shapes=geometry.level_shapes())
+    temporal = {k: cost[k] for k in ("frames", "flops_per_frame_shared") if k in cost}
     if as_json:
-        click.echo(json.dumps({"params": cost["params"], "flops_per_frame": cost["flops_per_frame"]}))
+        click.echo(json.dumps({"params": cost["params"], "flops_per_frame": cost["flops_per_frame"], **temporal}))
         return
-    click.echo(f"{Path(config_path).stem}: context={model.context}, levels {geometry.names}")
+    click.echo(f"{Path(config_path).stem}: context={model.context}, levels {geometry.names}"
+               + (f", {temporal['frames']} frames per window" if temporal else ""))
     click.echo(f"params          {cost['params']:,}")
-    click.echo(f"FLOPs per frame {cost['flops_per_frame'] / 1e6:.1f} M")
+    click.echo(f"FLOPs per {'output ' if temporal else ''}frame {cost['flops_per_frame'] / 1e6:.1f} M")
+    if temporal:
+        click.echo(f"  (every frame of a video, per-frame encodings shared by the windows: "
+                   f"{temporal['flops_per_frame_shared'] / 1e6:.1f} M per frame)")
     for name, value in cost["breakdown"].items():
         click.echo(f"  {name:22s} {value / 1e6:8.1f} M")

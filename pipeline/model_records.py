@@ -26,8 +26,9 @@ def _config_digest(path: str) -> str:
 
 
 def train_and_record(name: str, config: str, store_path: Path, work: Path, store_key: str, *,
-                     epochs: int | None = None) -> dict:
-    """Train and evaluate one lifter unless a finished record for this config and cache exists."""
+                     epochs: int | None = None, seed: int | None = None) -> dict:
+    """Train and evaluate one lifter unless a finished record for this config and cache exists.
+    ``seed`` overrides the config's ``train.seed`` (the seeds of a study)."""
     from cache.store import FeatureStore
     from pipeline.config import load_config
     from stages.lift.build import build_lifter, geometry_from_store
@@ -37,19 +38,22 @@ def train_and_record(name: str, config: str, store_path: Path, work: Path, store
 
     record_path = work / "models" / f"{name}.json"
     identity = {"config": config, "config_digest": _config_digest(config), "store_key": store_key,
-                "epochs": epochs}
+                "epochs": epochs, **({"seed": seed} if seed is not None else {})}
     if record_path.exists():
         record = json.loads(record_path.read_text())
         if record.get("identity") == identity:
             echo(name, f"done before (MPJPE {record['mpjpe']:.1f} mm): {record['run_dir']}")
             return record
     cfg = lift_settings(load_config(config))
+    if seed is not None:
+        cfg["train"]["seed"] = seed
     result = train(TrainRequest(cfg=cfg, store_path=store_path, work_root=work / "runs",
                                 config_name=name, epochs=epochs, device="auto", progress=True))
     model = build_lifter(cfg, geometry_from_store(cfg, FeatureStore.open(store_path)))
     cost = count_cost(model)
     record = {"mpjpe": float(result.metrics["mpjpe"]), "p_mpjpe": float(result.metrics["p_mpjpe"]),
               "mpjpe_frame_weighted": float(result.metrics.get("mpjpe_frame_weighted", float("nan"))),
+              "mpjve": result.metrics.get("mpjve"), **{k: cost[k] for k in ("frames", "flops_per_frame_shared") if k in cost},
               "flops_per_frame": int(cost["flops_per_frame"]), "params": int(cost["params"]),
               "epochs": result.epochs_done, "run_dir": str(result.run_dir), "identity": identity}
     record_path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,9 +20,11 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from stages.detector.topdown import DetectorError
     from stages.distributed import DistributedSetupError
     from stages.extract.sources import SourceError
+    from stages.infer.boxes import BoxError
+    from stages.infer.lifting import LifterError
     from stages.settings import ConfigError
 
-    return SourceError, DetectorError, StoreError, ConfigError, DistributedSetupError
+    return SourceError, DetectorError, StoreError, ConfigError, DistributedSetupError, BoxError, LifterError
 
 
 def user_message(error: BaseException) -> str:

@@ -63,3 +63,16 @@ def arrays_of(path: Path) -> dict[str, bytes]:
     names = [f"feat/{lv.name}" for lv in store.levels] + ["kp2d", "kp2d_input", "score", "det_kp2d", "affine",
                                                         "bbox", "gt3d", "done"]
     return {name: store.read(name).tobytes() for name in names}
+
+
+def write_small_3dhp(out: Path, seed: int = 1) -> Path:
+    """A small synthetic MPI-INF-3DHP in both layouts (16 train frames, 18 test frames over TS1-TS6,
+    about 85 % valid; 256x256 studio and 240x135 outdoor frames)."""
+    from stages.synth.mpi3dhp import write_synthetic_3dhp
+
+    write_synthetic_3dhp(out, n_train=16, n_test=18, seed=seed, image_scale=0.125, progress=False)
+    return out
+
+
+SYNTH_3DHP_MMPOSE = {"type": "mpi_inf_3dhp", "layout": "mmpose", "activities": "mpi_inf_3dhp_test_set"}
+SYNTH_3DHP_OFFICIAL = {"type": "mpi_inf_3dhp", "layout": "official"}  # data root: <synth>/mpi_inf_3dhp_test_set

@@ -14,9 +14,27 @@ datasets = dict(
     h36m=dict(type='h36m', name='h36m', annotation='test_h36m_body3d.npz', cameras='cameras.pkl',
               train_frame_step=1, test_subjects=('S9', 'S11')),
     images=dict(type='images', name='images', boxes=None),
-    video=dict(type='video', name='video', video=None, boxes=None),
+    video=dict(type='video', name='video', video=None, boxes=None,
+               annotation=None),  # ground truth: mmpose H36M npz, one row per frame (stages/synth/clip.py)
+    # MPI-INF-3DHP: one entry per layout (the first is the default), each with its own keys.
+    mpi_inf_3dhp=dict(
+        mmpose=dict(  # mmpose's tools/dataset_converters/preprocess_mpi_inf_3dhp.py output
+            type='mpi_inf_3dhp', name='mpi_inf_3dhp', layout='mmpose',
+            annotation=['annotations/mpi_inf_3dhp_train.npz', 'annotations/mpi_inf_3dhp_test_valid.npz'],
+            cameras=['annotations/cameras_train.pkl', 'annotations/cameras_test.pkl'],
+            images='images',      # folder of the npz's imgname files
+            activities=None),     # official test-set folder (TS<n>/annot_data.mat): activities of test frames
+        official=dict(  # the official test set as it ships (DATA_ROOT = mpi_inf_3dhp_test_set)
+            type='mpi_inf_3dhp', name='mpi_inf_3dhp', layout='official',
+            annotation=['TS1/annot_data.mat', 'TS2/annot_data.mat', 'TS3/annot_data.mat', 'TS4/annot_data.mat',
+                        'TS5/annot_data.mat', 'TS6/annot_data.mat'],
+            cameras=None,         # None: the calibration table in code; or mmpose's cameras_test.pkl
+            joints_3d='univ_annot3'),  # or 'annot3'; enters the cache key
+    ),
 )
-kp2d = dict(source='detector', file=None)  # or source='external' with file= (relative to DATA_ROOT)
+# source: 'detector' (its COCO-17 joints), 'external' with file= (relative to DATA_ROOT), or
+# 'ground_truth' (the dataset's own 2D labels: the paper's MPI-INF-3DHP setting)
+kp2d = dict(source='detector', file=None)
 # compression: or 'blosc-zstd' (~0.6x bytes, slower random reads). dtype: or 'int8' (uint8 codes with a
 # per-(frame, channel) scale, part of the store's key: 0.51x the bytes of fp16, ~0.25 % error; README "Dataset scale")
 cache = dict(shard_frames=256, compression='none', dtype='float16')

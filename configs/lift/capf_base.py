@@ -37,6 +37,8 @@ train = dict(
     log_interval=50,
     keep_ckpts=2,
     val_interval=1,
+    window_chunk=32,             # temporal lifters: consecutive targets shuffled as one unit (their windows share frames)
 )
-data = dict(train_subjects=['S1', 'S5', 'S6', 'S7', 'S8'], test_subjects=['S9', 'S11'])  # None = all frames
+data = dict(train_subjects=['S1', 'S5', 'S6', 'S7', 'S8'], test_subjects=['S9', 'S11'],  # None = all frames
+            frame_step=1)  # temporal lifters: frame-number step of consecutive frames (5 for an every-5th-frame annotation)
 eval = dict(flip_test=True, batch_size=512, after_train=True)

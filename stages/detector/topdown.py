@@ -68,6 +68,12 @@ def load_detector_config(config: str):
     return cfg
 
 
+def input_size_wh(cfg) -> tuple[int, int]:
+    """The detector's input (w, h); multi-stage codecs (MSPN's list) share one input size."""
+    codec = cfg.codec[-1] if isinstance(cfg.codec, (list, tuple)) else cfg.codec
+    return tuple(int(v) for v in codec["input_size"])
+
+
 def _test_pipeline(cfg) -> list[dict]:
     pipeline = cfg.get("val_pipeline") or cfg.test_dataloader.dataset.pipeline
     return [dict(step) for step in pipeline]
@@ -108,6 +114,13 @@ class LevelTap:
 HRNET_TAPS = (LevelTap("backbone", "output", 0), LevelTap("backbone.stage4", "input", 1),
               LevelTap("backbone.stage4", "input", 2), LevelTap("backbone.stage4", "input", 3))
 RESNET_TAPS = tuple(LevelTap(f"backbone.layer{i}", "output") for i in range(1, 5))
+# CPN-like (single-stage MSPN = ResNet-50 + CPN's GlobalNet): the four upsample units' 256-channel
+# outputs, finest first (unit 4 = stride 4 ... unit 1 = stride 32).
+MSPN_TAPS = tuple(LevelTap(f"backbone.multi_stage_mspn.0.upsample.up{i}", "output", 0) for i in (4, 3, 2, 1))
+# ViTPose: one stride-16 token map; the head's two deconvolutions (after their ReLUs) add the trained
+# stride-8 and stride-4 maps, so the levels are strides 4 / 8 / 16 with 256 / 256 / 768 channels.
+VIT_TAPS = (LevelTap("head.deconv_layers.5", "output"), LevelTap("head.deconv_layers.2", "output"),
+            LevelTap("backbone", "output", 0))
 
 
 def default_taps(backbone_type: str) -> tuple[LevelTap, ...]:
@@ -115,6 +128,10 @@ def default_taps(backbone_type: str) -> tuple[LevelTap, ...]:
         return HRNET_TAPS
     if backbone_type in ("ResNet", "ResNetV1d"):
         return RESNET_TAPS
+    if backbone_type == "MSPN":
+        return MSPN_TAPS
+    if backbone_type == "mmpretrain.VisionTransformer":
+        return VIT_TAPS
     raise DetectorError(f"no default feature levels for backbone {backbone_type!r}; give `levels` taps in the config")
 
 
@@ -170,7 +187,7 @@ class TopdownDetector:
             self._load_checkpoint(Path(checkpoint))
         self.model.to(self.device).eval()
         self.crop = CropPipeline(_test_pipeline(self.cfg))
-        self.input_size_wh = tuple(int(v) for v in self.cfg.codec["input_size"])
+        self.input_size_wh = input_size_wh(self.cfg)
         self.taps = default_taps(self.cfg.model.backbone.type)
         self._captured: dict[int, torch.Tensor] = {}
         self._register_hooks()
@@ -217,10 +234,15 @@ class TopdownDetector:
                     self._captured[i] = output if tap.element is None else output[tap.element]
                 module.register_forward_hook(hook)
 
+    def _head_features(self, feats) -> None:
+        """Run the head once on the unflipped features when a level is tapped inside it (ViTPose)."""
+        if any(tap.module.startswith("head.") for tap in self.taps):
+            self.model.head.forward(feats)
+
     @torch.no_grad()
     def _probe_levels(self) -> tuple[LevelSpec, ...]:
         width, height = self.input_size_wh
-        self.model.extract_feat(torch.zeros(1, 3, height, width, device=self.device))
+        self._head_features(self.model.extract_feat(torch.zeros(1, 3, height, width, device=self.device)))
         levels = []
         for i in range(len(self.taps)):
             _, channels, h, w = self._captured[i].shape
@@ -247,6 +269,7 @@ class TopdownDetector:
         inputs, samples = data["inputs"], data["data_samples"]
         self._captured.clear()
         feats = self.model.extract_feat(inputs)
+        self._head_features(feats)
         maps = [self._captured[i].to(torch.float16).cpu().numpy() for i in range(len(self.taps))]
         if self.model.test_cfg.get("flip_test", False):
             feats = [feats, self.model.extract_feat(inputs.flip(-1))]

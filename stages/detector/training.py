@@ -49,6 +49,19 @@ def _record_path(work_dir: Path) -> Path:
     return Path(work_dir) / "detector.json"
 
 
+def trained_detector(work_dir: Path) -> TrainedDetector | None:
+    """The detector a finished ``train_detector`` left in ``work_dir`` (whatever it was asked to do),
+    or None when there is none: how `capf infer` finds the demo's detector without retraining it."""
+    record = _record_path(work_dir)
+    if not record.is_file():
+        return None
+    saved = json.loads(record.read_text())
+    if not Path(saved["checkpoint"]).is_file():
+        return None
+    return TrainedDetector(**{k: saved[k] for k in ("sha256", "pck", "epochs", "config")},
+                           checkpoint=Path(saved["checkpoint"]))
+
+
 def train_detector(config: str, data_root: Path, work_dir: Path, *, max_epochs: int | None = None,
                    batch_size: int | None = None, workers: int | None = None, seed: int = 0) -> TrainedDetector:
     """Train (or find already trained) a detector; returns the checkpoint, its sha256 and test PCK.

@@ -8,6 +8,7 @@ mtime in the cache dir, so an unchanged multi-GB file is not re-read) and runs n
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,10 +17,10 @@ import numpy as np
 from cache.key import KeyInputs, frame_index_digest, store_name
 from cache.quantize import FEATURE_DTYPES
 from cache.store import FeatureStore, StoreError
-from stages.detector.topdown import feature_config_digest, load_detector_config, verify_checkpoint
+from stages.detector.topdown import feature_config_digest, input_size_wh, load_detector_config, verify_checkpoint
 from stages.extract.external2d import load_external_2d
 from stages.extract.settings import extract_settings
-from stages.extract.sources import FrameIndex, build_source
+from stages.extract.sources import FrameIndex, SourceError, build_source
 
 
 @dataclass
@@ -79,15 +80,22 @@ def plan_extraction(request: ExtractRequest) -> ExtractPlan:
     if cfg["kp2d"]["source"] == "external":
         joints, scores, kp2d_source = load_external_2d(Path(request.data_root) / cfg["kp2d"]["file"], index)
         external = (joints, scores)
+    elif cfg["kp2d"]["source"] == "ground_truth":  # the paper's 3DHP setting: labelled 2D, detector maps
+        if index.gt2d_px is None:
+            raise SourceError(f"kp2d.source='ground_truth' but dataset {index.dataset!r} has no 2D labels")
+        joints = np.ascontiguousarray(index.gt2d_px, dtype=np.float32)
+        external = (joints, np.ones(joints.shape[:2], np.float32))
+        kp2d_source = f"ground_truth:{hashlib.sha256(joints.tobytes()).hexdigest()}"  # the labels are the input
     key_inputs = KeyInputs(
         dataset=index.dataset,
         frame_index_sha256=frame_index_digest(index.image_names, index.bboxes_xyxy),
         num_frames=len(index),
         detector_config_sha256=feature_config_digest(mm_cfg),
         checkpoint_sha256=checkpoint_sha,
-        input_size_wh=tuple(int(v) for v in mm_cfg.codec["input_size"]),
+        input_size_wh=input_size_wh(mm_cfg),
         kp2d_source=kp2d_source,
         flip_test=bool(det_cfg["flip_test"]),
+        extra=dict(index.key_extra),
         feature_dtype=feature_dtype(cfg),
     )
     name = store_name(index.dataset, det_cfg.get("name") or Path(det_cfg["config"]).stem, key_inputs)

@@ -140,6 +140,7 @@ def run_extraction(request: ExtractRequest, plan: ExtractPlan | None = None) -> 
     cfg = extract_settings(request.config)
     plan = plan or plan_extraction(request)
     if plan.complete_store() is not None:
+        _add_joint_feats(plan.path, request)  # a store from before joint features gets them (maps only, no detector)
         return ExtractResult(plan.path, len(plan.index), True, 0, 0, time.perf_counter() - started, True)
 
     det_cfg, runtime, ranks = cfg["detector"], cfg["runtime"], Ranks.current()
@@ -203,11 +204,23 @@ def run_extraction(request: ExtractRequest, plan: ExtractPlan | None = None) -> 
     ranks.barrier()  # every rank's shards are flagged before rank 0 looks
     frames_written = ranks.sum_count(frames_written)
     complete = store.mark_complete_if_done() if ranks.main else store.done_mask().all()
+    if complete:
+        _add_joint_feats(plan.path, request)
     elapsed = time.perf_counter() - started
     size = store.size_on_disk()
     return ExtractResult(plan.path, len(plan.index), False, len(shards), frames_written, elapsed, complete,
                          bytes_per_frame=size / max(len(plan.index), 1), detector_seconds=detector_seconds,
                          loop_seconds=loop_seconds)
+
+
+def _add_joint_feats(path: Path, request: ExtractRequest) -> None:
+    """Rank 0 samples the finished maps at the joints (``joint_feat/<l>``, stages.lift.joint_feats)."""
+    from stages.lift.joint_feats import ensure_joint_feats
+
+    ranks = Ranks.current()
+    if ranks.main:
+        ensure_joint_feats(path, progress=request.progress)
+    ranks.barrier()
 
 
 def _progress(total: int, enabled: bool, label: str):

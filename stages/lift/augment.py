@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from stages.lift.joints import flip_joints
+from stages.lift.joints import H36M_FLIP_PERM, flip_joints
 
 
 @dataclass(frozen=True)
@@ -80,13 +80,28 @@ def flip_feature_maps(feats: Sequence[Tensor], geometry: FlipGeometry) -> list[T
     return out
 
 
+def flip_joint_features(joint_feats: Sequence[Tensor]) -> list[Tensor]:
+    """Mirror L joint-feature tensors ``(..., J, C_l)``: swap left and right joints.
+
+    The mirrored maps sampled at the mirrored joints give, by construction of
+    :func:`flip_feature_maps`, the unmirrored features at the partner joint, so the flip of the
+    cache's ``joint_feat`` is the left/right permutation (same approximation as the map flip: the
+    features are not those of the mirrored crop, see DESIGN.md)."""
+    perm = list(H36M_FLIP_PERM)
+    return [f[..., perm, :] for f in joint_feats]
+
+
 def flip_batch(batch: dict, geometry: FlipGeometry) -> dict:
-    """A mirrored copy of a batch dict (``stages.lift.dataset`` keys); the input is left untouched."""
+    """A mirrored copy of a batch dict (``stages.lift.dataset`` or ``stages.lift.sequence_dataset``
+    keys); the input is left untouched."""
     out = dict(batch)
     out["pose2d"] = flip_joints(batch["pose2d"])
-    out["ref_px"] = flip_joints(batch["ref_px"], width=geometry.input_size_wh[0])
+    if "ref_px" in batch:
+        out["ref_px"] = flip_joints(batch["ref_px"], width=geometry.input_size_wh[0])
     if "target" in batch:
         out["target"] = flip_joints(batch["target"])
+    if "joint_feats" in batch:
+        out["joint_feats"] = flip_joint_features(batch["joint_feats"])
     out["feats"] = flip_feature_maps(batch["feats"], geometry) if batch.get("feats") else []
     return out
 

@@ -1,4 +1,5 @@
-"""Parameters and FLOPs per frame of the lifting model (paper Table 3's "Params" and "FLOPs").
+"""Parameters and FLOPs per output frame of a lifter (paper Table 3's "Params" and "FLOPs", Table 6's
+per-frame cost of the temporal models: one window of T frames per output frame).
 
 FLOPs = 2 x multiply-adds, counted by torch's own ``torch.utils.flop_counter.FlopCounterMode`` on a
 batch of one frame. That counter knows matrix products (every ``nn.Linear``, the ``@`` that
@@ -23,6 +24,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from stages.lift.model import ContextAwarePoseFormer
+from stages.lift.temporal import TemporalPoseFormer
 
 aten = torch.ops.aten
 
@@ -59,34 +61,52 @@ def count_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def _example_inputs(model: torch.nn.Module, shapes: list[tuple[int, int, int]]) -> tuple:
+    """One output frame's inputs: a frame with its maps, or (temporal) one window of T frames with
+    the joint features of each level (``(T, J, C_l)``) and the ``(1, T)`` window index."""
+    param = next(model.parameters())
+    device, dtype = param.device, param.dtype
+    gen = torch.Generator().manual_seed(0)
+    j = model.num_joints
+    if isinstance(model, TemporalPoseFormer):
+        t = model.frames
+        pose2d = (torch.rand(t, j, 2, generator=gen) * 2 - 1).to(device, dtype)
+        joint_feats = [torch.randn(t, j, s[0], generator=gen).to(device, dtype) for s in shapes]
+        return pose2d, joint_feats, torch.arange(t, device=device)[None]
+    pose2d = (torch.rand(1, j, 2, generator=gen) * 2 - 1).to(device, dtype)
+    feats = [torch.randn(1, *s, generator=gen).to(device, dtype) for s in shapes]
+    w_in, h_in = model.input_size_wh
+    ref_px = (torch.rand(1, j, 2, generator=gen) * torch.tensor([w_in - 1.0, h_in - 1.0])).to(device, dtype)
+    return pose2d, feats, ref_px
+
+
 @torch.no_grad()
-def count_cost(model: ContextAwarePoseFormer, *,
+def count_cost(model: ContextAwarePoseFormer | TemporalPoseFormer, *,
                level_shapes: Sequence[tuple[int, int, int]] | None = None) -> dict[str, Any]:
-    """Parameters and forward FLOPs of one frame.
+    """Parameters and forward FLOPs of one output frame.
+
+    For a single-frame lifter that is one frame with its maps. For a temporal lifter it is one
+    window of T frames (the T per-frame encodings, the temporal transformer, the head), the
+    convention of PoseFormer's and the paper's FLOPs; ``flops_per_frame_shared`` adds what
+    predicting every frame of a long video costs per frame when neighbouring windows share their
+    per-frame encodings (one per frame) as ``stages.lift.sequence_dataset`` batches do.
 
     Args:
         model: the lifter (its training/eval mode is restored afterwards).
         level_shapes: ``(C_l, H_l, W_l)`` per level; ``None`` = the model's input size / strides.
     Returns:
         ``dict(params=int, flops_per_frame=int, breakdown={top-level module: flops},
-        by_op={aten op name: flops})``. ``breakdown`` sums to ``flops_per_frame``.
+        by_op={aten op name: flops})`` (+ ``frames``, ``flops_per_frame_shared`` for a temporal
+        lifter). ``breakdown`` sums to ``flops_per_frame``.
     """
     shapes = list(level_shapes) if level_shapes is not None else default_level_shapes(model)
-    param = next(model.parameters())
-    device, dtype = param.device, param.dtype
-    gen = torch.Generator().manual_seed(0)
-    j = model.num_joints
-    pose2d = (torch.rand(1, j, 2, generator=gen) * 2 - 1).to(device, dtype)
-    feats = [torch.randn(1, *s, generator=gen).to(device, dtype) for s in shapes]
-    w_in, h_in = model.input_size_wh
-    ref_px = (torch.rand(1, j, 2, generator=gen) * torch.tensor([w_in - 1.0, h_in - 1.0])).to(device, dtype)
-
+    inputs = _example_inputs(model, shapes)
     was_training = model.training
     model.eval()
     try:
         counter = FlopCounterMode(display=False, custom_mapping=EXTRA_FLOP_FORMULAS)
         with counter:
-            model(pose2d, feats, ref_px)
+            model(*inputs)
     finally:
         model.train(was_training)
 
@@ -109,5 +129,9 @@ def count_cost(model: ContextAwarePoseFormer, *,
         breakdown["(top level)"] = unattributed
     by_op = {str(op).split(".")[-1] if "." in str(op) else str(op): n
              for op, n in counts.get("Global", {}).items()}
-    return dict(params=count_params(model), flops_per_frame=int(total),
-                breakdown=dict(breakdown), by_op=by_op)
+    cost = dict(params=count_params(model), flops_per_frame=int(total), breakdown=dict(breakdown), by_op=by_op)
+    if isinstance(model, TemporalPoseFormer):
+        per_frame_encoding = breakdown.get("frame_encoder", 0) / model.frames
+        cost.update(frames=model.frames,
+                    flops_per_frame_shared=int(round(total - breakdown.get("frame_encoder", 0) + per_frame_encoding)))
+    return cost

@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cache.quantize import dequantize_torch, dequantize_uint8
 from cache.store import FeatureStore, StoreError
-from stages.lift.joints import ROOT_JOINT, coco17_to_h36m17, normalise_screen_coordinates
+from stages.lift.joints import ROOT_JOINT, as_h36m17, normalise_screen_coordinates
 from cache.readers import TensorstoreReader, available_memory_bytes
 
 MM_PER_M = 1000.0
@@ -63,11 +63,10 @@ def lift_inputs(store: FeatureStore, frames: np.ndarray) -> LiftInputs:
     frames = np.asarray(frames, dtype=np.int64)
     kp2d = store.read("kp2d")[frames].astype(np.float32)
     ref_px = store.read("kp2d_input")[frames].astype(np.float32)
-    fmt = store.spec.joint_format
-    if fmt == "coco17":
-        kp2d, ref_px = coco17_to_h36m17(kp2d), coco17_to_h36m17(ref_px)
-    elif fmt != "h36m17":
-        raise StoreError(f"{store.path}: unknown joint format {fmt!r}")
+    try:
+        kp2d, ref_px = as_h36m17(kp2d, store.spec.joint_format), as_h36m17(ref_px, store.spec.joint_format)
+    except ValueError as error:
+        raise StoreError(f"{store.path}: {error}") from error
     sizes = store.read("image_size")[frames].astype(np.int64)
     pose2d = np.empty_like(kp2d)
     for width, height in np.unique(sizes, axis=0):  # a handful of camera resolutions
@@ -78,7 +77,7 @@ def lift_inputs(store: FeatureStore, frames: np.ndarray) -> LiftInputs:
         gt = store.read("gt3d")[frames].astype(np.float32)
         target = ((gt - gt[:, ROOT_JOINT:ROOT_JOINT + 1]) / MM_PER_M).astype(np.float32)
     labels: dict[str, np.ndarray] = {}
-    for name in ("subject", "action", "video", "camera"):
+    for name in ("subject", "action", "video", "camera", "sequence", "activity", "scene"):  # scene...: 3DHP
         if store.has(f"index/{name}"):
             codes = store.read(f"index/{name}")[frames]
             labels[name] = np.asarray(store.labels(name), dtype=object)[codes]
@@ -114,24 +113,39 @@ class FrameBatchSampler(Sampler[np.ndarray]):
     (``part``: every ``world_size``-th position from ``rank``), so one optimizer step of the job
     sees exactly the frames of one step of a single process; ``loss_weight`` makes the gradient the
     same too. Resuming with another number of ranks keeps the data order.
+
+    ``groups`` (optional): a partition of the positions into runs that are shuffled as units
+    (members keep their order), e.g. chunks of consecutive target frames of one video, whose
+    temporal windows share most of their frames (``stages.lift.sequence_dataset``).
     """
 
     def __init__(self, num_items: int, batch_size: int, *, shuffle: bool, seed: int = 0, drop_last: bool = False,
-                 rank: int = 0, world_size: int = 1):
+                 rank: int = 0, world_size: int = 1, groups: Sequence[np.ndarray] | None = None):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside a world of {world_size}")
+        if groups is not None and sum(len(g) for g in groups) != num_items:
+            raise ValueError(f"groups cover {sum(len(g) for g in groups)} positions, not {num_items}")
         self.num_items, self.batch_size = num_items, batch_size
         self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
         self.rank, self.world_size = rank, world_size
+        self.groups = None if groups is None else [np.asarray(g, dtype=np.int64) for g in groups]
         self.epoch, self.skip_batches = 0, 0
 
     def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
         self.epoch, self.skip_batches = epoch, skip_batches
 
+    def _order(self) -> np.ndarray:
+        """All positions in this epoch's order: a function of (seed, epoch) only."""
+        if not self.shuffle:
+            return np.arange(self.num_items)
+        rng = np.random.default_rng([self.seed, self.epoch])
+        if self.groups is None:
+            return rng.permutation(self.num_items)
+        return np.concatenate([self.groups[i] for i in rng.permutation(len(self.groups))])
+
     def batches(self) -> list[np.ndarray]:
         """The global batches of this epoch (the same on every rank)."""
-        order = (np.random.default_rng([self.seed, self.epoch]).permutation(self.num_items)
-                 if self.shuffle else np.arange(self.num_items))
+        order = self._order()
         stop = self.num_items - self.num_items % self.batch_size if self.drop_last else self.num_items
         return [np.sort(order[i:i + self.batch_size]) for i in range(0, stop, self.batch_size)]
 
@@ -294,11 +308,15 @@ def make_loader(dataset: CacheBatchDataset, sampler: FrameBatchSampler | Sequenc
 
 
 def to_device(batch: dict, device: torch.device) -> dict:
-    """Move a batch's tensors to ``device`` (non-blocking from pinned memory); uint8 codes of an
-    int8 store are dequantised there, after the copy."""
-    moved = {k: v.to(device, non_blocking=True) for k, v in batch.items() if isinstance(v, torch.Tensor)}
-    moved["feats"] = [f.to(device, non_blocking=True) for f in batch["feats"]]
-    if "feat_scales" in batch:
-        moved["feats"] = [dequantize_torch(codes, scale.to(device, non_blocking=True))
-                          for codes, scale in zip(moved["feats"], batch["feat_scales"])]
+    """Move a batch's tensors and lists of tensors (``feats``, ``joint_feats``, ``feat_scales``) to
+    ``device`` (non-blocking from pinned memory); uint8 codes of an int8 store are dequantised there,
+    after the copy."""
+    moved = {}
+    for key, value in batch.items():
+        if isinstance(value, torch.Tensor):
+            moved[key] = value.to(device, non_blocking=True)
+        elif isinstance(value, (list, tuple)):
+            moved[key] = [v.to(device, non_blocking=True) for v in value]
+    if "feat_scales" in moved:
+        moved["feats"] = [dequantize_torch(codes, scale) for codes, scale in zip(moved["feats"], moved.pop("feat_scales"))]
     return moved

@@ -13,10 +13,12 @@ The pose token (index 0 on the token axis) passes through unchanged.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
 
 from stages.lift.sampling import sample_bilinear
 from stages.lift.transformer import DropPath, Mlp
@@ -53,7 +55,17 @@ class DeformableContextLayer(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
         self.drop_path = DropPath(drop_path)
+        self._sampling_hooks: OrderedDict[int, Callable] = OrderedDict()
         self.reset_sampling_parameters()
+
+    def register_sampling_hook(self, hook: Callable[["DeformableContextLayer", Tensor, Tensor], None]) -> RemovableHandle:
+        """Call ``hook(layer, locations, weights)`` on every forward: where the layer sampled,
+        ``(B, L, J, H*P, 2)`` in grid_sample's frame, and with what attention, ``(B, L, J, H, P)``
+        (softmax over P). For pictures of the learned sampling (paper Fig. 4, 9); like torch's
+        module hooks, ``handle.remove()`` takes it off."""
+        handle = RemovableHandle(self._sampling_hooks)
+        self._sampling_hooks[handle.id] = hook
+        return handle
 
     def reset_sampling_parameters(self) -> None:
         """Offsets spread in different directions; attention weights uniform (zero logits)."""
@@ -86,6 +98,8 @@ class DeformableContextLayer(nn.Module):
                               for i, (f, proj) in enumerate(zip(feats, self.value_proj))], dim=1)
         values = values.view(b, l, j, h, p, c // h)
         weights = self.attention_weights(query).view(b, l, j, h, 1, p).softmax(-1)
+        for hook in self._sampling_hooks.values():
+            hook(self, loc.detach(), weights.detach().view(b, l, j, h, p))
         return (weights @ values).view(b, l, j, c)                             # sum over points
 
     def forward(self, tokens: Tensor, grid: Tensor, feats: Sequence[Tensor]) -> Tensor:

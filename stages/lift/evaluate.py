@@ -25,9 +25,10 @@ from cache.store import FeatureStore
 from stages.distributed import Ranks
 from stages.lift.augment import FlipGeometry, flip_back, flip_batch
 from stages.lift.dataset import MM_PER_M, CacheBatchDataset, FrameBatchSampler, make_loader, select_frames, to_device
-from stages.lift.metrics import evaluate_3dhp, evaluate_h36m, mpjpe, p_mpjpe, root_relative
+from stages.lift.metrics import evaluate_3dhp, evaluate_h36m, mpjpe, p_mpjpe, per_video_errors, root_relative
 from stages.lift.report import write_report
 from stages.lift.runtime import autocast, forward_batch
+from stages.lift.sequence_dataset import lift_dataset
 
 THREEDHP_TYPES = ("mpi_inf_3dhp", "3dhp")
 
@@ -68,13 +69,17 @@ def evaluation_protocol(cfg: dict, store: FeatureStore) -> str:
 def compute_metrics(pred_mm: np.ndarray, gt_mm: np.ndarray, labels: dict, dataset_type: str) -> dict:
     """Metrics by dataset kind; inputs ``(N, 17, 3)`` mm, labels from ``LiftInputs.labels``."""
     if "action" in labels and dataset_type not in THREEDHP_TYPES:
-        return evaluate_h36m(pred_mm, gt_mm, list(labels["action"]), labels.get("video"), labels.get("frame"))
+        metrics = evaluate_h36m(pred_mm, gt_mm, list(labels["action"]), labels.get("video"), labels.get("frame"))
+        if "video" in labels and "frame" in labels:
+            metrics["per_video"] = per_video_errors(pred_mm, gt_mm, labels["video"], labels["frame"])
+        return metrics
     pred, gt = root_relative(pred_mm), root_relative(gt_mm)
     errors = np.linalg.norm(pred - gt, axis=-1)
     metrics = {"mpjpe": float(mpjpe(pred, gt).mean()), "p_mpjpe": float(p_mpjpe(pred, gt).mean()),
                "per_joint_mpjpe": [float(v) for v in errors.mean(axis=0)], "num_frames": int(len(pred))}
-    if dataset_type in THREEDHP_TYPES:
-        metrics.update(evaluate_3dhp(pred, gt, already_root_relative=True))
+    if dataset_type in THREEDHP_TYPES or "scene" in labels:
+        metrics.update(evaluate_3dhp(pred, gt, already_root_relative=True, scenes=labels.get("scene"),
+                                     activities=labels.get("activity"), sequences=labels.get("sequence")))
     return metrics
 
 
@@ -136,8 +141,7 @@ def evaluate_checkpoint(cfg: dict, checkpoint: Path, store_path: Path, *, out_di
     torch_device = resolve_device(device)
     model.to(torch_device)
     frames = select_frames(store, cfg["data"]["test_subjects"])
-    dataset = CacheBatchDataset(store.path, frames, geometry.names, read_maps=model.context != "none",
-                                in_memory=bool(tcfg["in_memory"]), reader=tcfg["reader"])
+    dataset = lift_dataset(model, store.path, frames, geometry.names, train_cfg=tcfg, data_cfg=cfg["data"])
     return evaluate(model, dataset, device=torch_device, batch_size=int(batch_size or ecfg["batch_size"]),
                     workers=workers if workers is not None else tcfg["workers"],
                     flip_test=bool(ecfg["flip_test"] if flip_test is None else flip_test),

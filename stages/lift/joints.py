@@ -3,6 +3,7 @@
 Everything that depends on *which joint is which* lives here, in one tested place:
 
 * COCO-17 (what mmpose's top-down detectors output) -> Human3.6M-17 (what the lifter predicts),
+* MPI-INF-3DHP's 17 test joints <-> Human3.6M-17 (a permutation, :func:`mpi3dhp17_to_h36m17`),
 * the Human3.6M left/right tables used by flip augmentation and flip-test averaging,
 * the screen-coordinate normalisation of VideoPose3D / PoseFormer / CA-PF.
 
@@ -32,6 +33,10 @@ COCO_JOINT_NAMES: tuple[str, ...] = (
     "nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow",
     "l_wrist", "r_wrist", "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle",
 )
+MPI3DHP_JOINT_NAMES: tuple[str, ...] = (
+    "head_top", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
+    "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "pelvis", "spine", "head",
+)
 ROOT_JOINT = 0  # pelvis: the 3D targets are relative to it
 
 # Left/right tables of the H36M layout (the authors' and VideoPose3D's flip augmentation).
@@ -57,6 +62,13 @@ def _flip_permutation(num_joints: int = NUM_JOINTS) -> list[int]:
 
 
 H36M_FLIP_PERM: tuple[int, ...] = tuple(_flip_permutation())
+
+# MPI-INF-3DHP's 17 evaluation joints (the test set's order, mmpose's `joints_17` of the 28 mocap
+# joints, named as in mmpose's configs/_base_/datasets/mpi_inf_3dhp.py) in the H36M-17 slots: h36m index -> 3dhp index. Pelvis = root (14), spine = spine (15),
+# thorax = 3DHP neck (1), neck/nose = 3DHP head (16), head = 3DHP head top (0); limbs by name.
+MPI3DHP_TO_H36M: tuple[int, ...] = (14, 8, 9, 10, 11, 12, 13, 15, 1, 16, 0, 5, 6, 7, 2, 3, 4)
+H36M_TO_MPI3DHP: tuple[int, ...] = tuple(MPI3DHP_TO_H36M.index(k) for k in range(NUM_JOINTS))
+MPI3DHP_ROOT_JOINT = 14
 
 
 def coco17_to_h36m17(kp: ArrayLike) -> ArrayLike:
@@ -90,6 +102,52 @@ def coco17_to_h36m17(kp: ArrayLike) -> ArrayLike:
     out[..., 7, :] = (pelvis + thorax) / 2
     out[..., 10, :] = (kp[..., 1, :] + kp[..., 2, :]) / 2
     return out
+
+
+def mpi3dhp17_to_h36m17(kp: ArrayLike) -> ArrayLike:
+    """Reorder MPI-INF-3DHP's 17 joints into the Human3.6M-17 order the lifter is trained in.
+
+    Why H36M order and not 3DHP's own: the lifter, its flip tables (left 4,5,6,11,12,13), the root
+    (joint 0), the bones of the plots and the detector's COCO -> H36M conversion are all written
+    for one layout, and the usual 3DHP correspondence (the one cross-dataset H36M <-> 3DHP work
+    uses) is a bijection: every 3DHP joint gets exactly one H36M slot, nothing is averaged or
+    dropped. So a store holds 3DHP's own labels, only in other rows; converting back with
+    :func:`h36m17_to_mpi3dhp17` is exact, and PCK, AUC and MPJPE over all 17 joints are the same
+    numbers in either order. The slots' names differ slightly in meaning (3DHP's "neck" sits where
+    H36M's thorax is, its "head" near H36M's neck/nose joint): a lifter trained on 3DHP labels
+    learns 3DHP's definitions in those slots.
+
+    Args:
+        kp: ``(..., 17, D)`` in 3DHP order (:data:`MPI3DHP_JOINT_NAMES`).
+    Returns:
+        ``(..., 17, D)`` in H36M-17 order, same type.
+    """
+    if kp.shape[-2] != NUM_JOINTS:
+        raise ValueError(f"expected 17 MPI-INF-3DHP joints on axis -2, got shape {tuple(kp.shape)}")
+    return kp[..., list(MPI3DHP_TO_H36M), :]
+
+
+def h36m17_to_mpi3dhp17(kp: ArrayLike) -> ArrayLike:
+    """Inverse of :func:`mpi3dhp17_to_h36m17`: ``(..., 17, D)`` H36M order -> 3DHP order."""
+    if kp.shape[-2] != NUM_JOINTS:
+        raise ValueError(f"expected 17 H36M joints on axis -2, got shape {tuple(kp.shape)}")
+    return kp[..., list(H36M_TO_MPI3DHP), :]
+
+
+JOINT_FORMATS = ("coco17", "h36m17")  # what a store's 2D source can be: the detector's, or external H36M
+
+
+def as_h36m17(kp: ArrayLike, joint_format: str) -> ArrayLike:
+    """Joints of a store's 2D source in the lifter's H36M-17 layout.
+
+    ``"coco17"`` (the detector's own joints) goes through :func:`coco17_to_h36m17`; ``"h36m17"``
+    (external detections, already in that order) is returned as is.
+    """
+    if joint_format == "coco17":
+        return coco17_to_h36m17(kp)
+    if joint_format == "h36m17":
+        return kp
+    raise ValueError(f"unknown joint format {joint_format!r}; expected one of {JOINT_FORMATS}")
 
 
 def flip_joints(kp: ArrayLike, *, width: float | None = None) -> ArrayLike:

@@ -10,7 +10,11 @@ Conventions (the papers' and mmpose's, so numbers compare with published ones):
 - N-MPJPE: the error after the least-squares uniform scale only (mmpose's 'scale' alignment).
 - MPJVE: error of the first differences between consecutive frames of one video.
 - 3D PCK / AUC (MPI-INF-3DHP): percentage of joints with error strictly below the threshold
-  (mmpose 0.x convention); AUC is the mean PCK over 31 thresholds 0, 5, ..., 150 mm.
+  (mmpose 0.x convention and the test set's own `mpii_compute_3d_pck.m`); AUC is the mean PCK over
+  31 thresholds 0, 5, ..., 150 mm. All 17 joints count, as in the official joint groups (head top
+  + head, neck, shoulders, elbows, wrists, spine, hips + pelvis, knees, ankles); results per scene
+  group (green screen TS1-2, no green screen TS3-4, outdoor TS5-6), activity and sequence, on the
+  valid frames the store holds.
 - Human3.6M's reported average is the mean of 15 per-action means (the paper's convention);
   mmpose's MPJPE metric weights every frame equally instead. `evaluate_h36m` gives both.
 
@@ -42,6 +46,14 @@ _ACTION_ALIASES: dict[str, str] = {
     "TakingPhoto": "Photo",
     "WalkingDog": "WalkDog",
     "WalkingTogether": "WalkTogether",
+}
+
+# MPI-INF-3DHP's test labels: scene groups in table order, and the 7 activity codes named as in
+# its evaluation code (mpi_inf_3dhp_test_set/test_util/mpii_get_activity_name.m).
+MPI3DHP_SCENE_GROUPS: tuple[str, ...] = ("green screen", "no green screen", "outdoor")
+MPI3DHP_ACTIVITIES: dict[int, str] = {
+    1: "Standing/Walking", 2: "Exercising", 3: "Sitting", 4: "Reaching/Crouching",
+    5: "On the floor", 6: "Sports", 7: "Miscellaneous",
 }
 
 PCK_THRESHOLD_MM = 150.0
@@ -184,6 +196,27 @@ def mpjve(pred_mm, gt_mm, video_ids, frame_numbers, frame_step: int = 1) -> floa
     return float(err.mean()) if err.size else None
 
 
+def per_video_errors(pred_mm, gt_mm, video_ids, frame_numbers, frame_step: int = 1) -> dict[str, dict]:
+    """MPJPE and MPJVE of each video, its frames taken in frame order (root-relative, mm).
+
+    `(N, J, 3)` x 2, `(N,)` video names, `(N,)` frame numbers -> {video: {mpjpe, mpjve,
+    num_frames, first_frame, last_frame}}, videos sorted by name; mpjve is None for a video
+    without two consecutive frames.
+    """
+    pred, gt = root_relative(pred_mm), root_relative(gt_mm)
+    videos = np.asarray(video_ids).astype(str)
+    frames = np.asarray(frame_numbers).astype(np.int64)
+    per_frame = joint_errors(pred, gt, "none").mean(axis=1)
+    out = {}
+    for name in np.unique(videos):
+        rows = np.flatnonzero(videos == name)
+        rows = rows[np.argsort(frames[rows], kind="stable")]
+        velocity = mpjve(pred[rows], gt[rows], np.zeros(len(rows)), frames[rows], frame_step)
+        out[str(name)] = {"mpjpe": float(per_frame[rows].mean()), "mpjve": velocity, "num_frames": int(len(rows)),
+                          "first_frame": int(frames[rows[0]]), "last_frame": int(frames[rows[-1]])}
+    return out
+
+
 # --------------------------------------------------------------------------- PCK / AUC
 
 def pck3d(pred_mm, gt_mm, threshold_mm: float = PCK_THRESHOLD_MM) -> float:
@@ -307,19 +340,51 @@ def evaluate_h36m(pred_mm, gt_mm, actions: Sequence[str], video_ids=None, frame_
     }
 
 
-def evaluate_3dhp(pred_mm, gt_mm, *, already_root_relative: bool = False,
-                  root_index: int = 0) -> dict:
-    """MPI-INF-3DHP: PCK@150 mm and AUC (percent) and MPJPE (mm) on root-relative poses.
+def _frame_pck_auc_mpjpe(err_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame PCK@150 (%), AUC (%) and MPJPE (mm) from `(N, J)` joint errors. Every frame has
+    the same J joints, so a group's frame mean of these is its joint-pooled PCK/AUC."""
+    pck = (err_mm < PCK_THRESHOLD_MM).mean(axis=1) * 100.0
+    auc = (err_mm[:, :, None] < AUC_THRESHOLDS_MM).mean(axis=(1, 2)) * 100.0
+    return pck, auc, err_mm.mean(axis=1)
 
+
+def _grouped(per_frame: tuple[np.ndarray, ...], labels, order: Sequence[str]) -> dict[str, dict]:
+    """{label: {pck150, auc, mpjpe, num_frames}} over the frames of each label, in `order` first."""
+    unique, inverse = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
+    ordered = [g for g in order if g in unique] + sorted(set(unique.tolist()) - set(order))
+    codes = np.array([ordered.index(u) for u in unique], dtype=np.int64)[inverse.reshape(-1)]
+    pck, auc, err = (_group_means(v, codes, len(ordered)) for v in per_frame)
+    counts = np.bincount(codes, minlength=len(ordered))
+    return {g: {"pck150": float(pck[k]), "auc": float(auc[k]), "mpjpe": float(err[k]),
+                "num_frames": int(counts[k])} for k, g in enumerate(ordered)}
+
+
+def evaluate_3dhp(pred_mm, gt_mm, *, scenes=None, activities=None, sequences=None,
+                  already_root_relative: bool = False, root_index: int = 0) -> dict:
+    """MPI-INF-3DHP: PCK@150 mm and AUC (percent) and MPJPE (mm) on root-relative poses, overall
+    and (given the labels) per scene group, activity and sequence.
+
+    pred_mm, gt_mm: `(N, 17, 3)`; scenes, activities, sequences: `(N,)` label strings.
     root_index is the pelvis in the joint order of the inputs: 0 once converted to the H36M
-    layout, 14 in 3DHP's own 17-joint order.
+    layout, 14 in 3DHP's own 17-joint order. Pass the valid frames only (the protocol's).
+    Returns pck150, auc, mpjpe, num_frames, and per_scene / per_activity / per_sequence
+    {label: {pck150, auc, mpjpe, num_frames}} for the labels given.
     """
     pred, gt = _check_pair(pred_mm, gt_mm)
     if not already_root_relative:
         pred, gt = root_relative(pred, root_index), root_relative(gt, root_index)
-    return {
-        "pck150": pck3d(pred, gt, PCK_THRESHOLD_MM),
-        "auc": auc3d(pred, gt, AUC_THRESHOLDS_MM),
-        "mpjpe": float(mpjpe(pred, gt).mean()),
+    per_frame = _frame_pck_auc_mpjpe(joint_errors(pred, gt, "none"))
+    out = {
+        "pck150": float(per_frame[0].mean()),
+        "auc": float(per_frame[1].mean()),
+        "mpjpe": float(per_frame[2].mean()),
         "num_frames": int(len(pred)),
     }
+    for key, labels, order in (("per_scene", scenes, MPI3DHP_SCENE_GROUPS),
+                               ("per_activity", activities, tuple(MPI3DHP_ACTIVITIES.values())),
+                               ("per_sequence", sequences, ())):
+        if labels is not None:
+            if len(labels) != len(pred):
+                raise ValueError(f"{len(labels)} {key[4:]} labels for {len(pred)} frames")
+            out[key] = _grouped(per_frame, labels, order)
+    return out

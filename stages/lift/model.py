@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from stages.lift.deformable import DeformableContextExtraction
-from stages.lift.sampling import REF_CONVENTIONS, ref_px_to_grid, sample_bilinear
+from stages.lift.sampling import INITIAL_SAMPLE_PADDING, REF_CONVENTIONS, ref_px_to_grid, sample_bilinear
 from stages.lift.transformer import InterJointTransformer, PoseContextFusion, drop_path_rates
 
 CONTEXT_MODES = ("none", "concat", "fusion", "deformable")
@@ -59,6 +59,8 @@ class ContextAwarePoseFormer(nn.Module):
         mlp_ratio: hidden / width of every MLP.
         drop_path_rate: stochastic depth of the last layer of each module (linear from 0).
         ref_convention: ``"mmpose"`` or ``"authors"`` (see the module docstring).
+        head_dim: outputs per joint of the head: 3 (a 3D joint); the temporal model
+            (:mod:`stages.lift.temporal`) uses the head as its per-frame projection to a narrower width.
         qkv_bias, drop_rate, attn_drop_rate, norm_eps: transformer details (ViT defaults).
     """
 
@@ -68,7 +70,7 @@ class ContextAwarePoseFormer(nn.Module):
                  num_joints: int = 17, embed_dim: int = 128, num_levels_sampling_points: int = 4,
                  deformable_heads: int = 4, depth: int = 4, spatial_heads: int = 8,
                  fusion_heads: int = 8, mlp_ratio: float = 2.0, drop_path_rate: float = 0.2,
-                 ref_convention: str = "mmpose", qkv_bias: bool = True, drop_rate: float = 0.0,
+                 ref_convention: str = "mmpose", head_dim: int = 3, qkv_bias: bool = True, drop_rate: float = 0.0,
                  attn_drop_rate: float = 0.0, norm_eps: float = 1e-6) -> None:
         super().__init__()
         if context not in CONTEXT_MODES:
@@ -109,7 +111,7 @@ class ContextAwarePoseFormer(nn.Module):
         self.fusion = (PoseContextFusion(embed_dim, heads=fusion_heads, **blocks)
                        if context in ("fusion", "deformable") else None)
         self.inter_joint = InterJointTransformer(self.joint_dim, heads=spatial_heads, **blocks)
-        self.head = nn.Sequential(nn.LayerNorm(self.joint_dim), nn.Linear(self.joint_dim, 3))
+        self.head = nn.Sequential(nn.LayerNorm(self.joint_dim), nn.Linear(self.joint_dim, head_dim))
 
     # -- inputs -------------------------------------------------------------------------------
     def _check_feats(self, feats: Sequence[Tensor], ref_px: Tensor | None) -> None:
@@ -148,7 +150,7 @@ class ContextAwarePoseFormer(nn.Module):
         maps = [f.to(dtype) for f in feats]
         grid = self.reference_grid(ref_px.to(dtype), [tuple(m.shape[-2:]) for m in maps])
         # the authors sample the initial tokens with zero padding, the deformable layers with border
-        padding = "zeros" if self.ref_convention == "authors" else "border"
+        padding = INITIAL_SAMPLE_PADDING[self.ref_convention]
         joint_feats = [sample_bilinear(m, grid[:, i].unsqueeze(2), padding_mode=padding)[:, :, 0]
                        for i, m in enumerate(maps)]                            # L x (B, J, C_l)
         tokens = self._tokens(pose2d, joint_feats)
@@ -159,8 +161,9 @@ class ContextAwarePoseFormer(nn.Module):
     def forward_from_joint_feats(self, pose2d: Tensor, joint_feats: Sequence[Tensor]) -> Tensor:
         """Steps 0-2 from features already sampled at the joints (the cache's ``joint_feat/<l>``).
 
-        The fast ablation path: no maps are read. Args: ``(B, J, 2)`` joints, L tensors
-        ``(B, J, C_l)``. Returns ``(B, J, 3)``. Not available for ``context="deformable"``.
+        The fast ablation path and the temporal model's per-frame encoder: no maps are read.
+        Args: ``(B, J, 2)`` joints, L tensors ``(B, J, C_l)`` (ignored for context="none").
+        Returns ``(B, J, head_dim)``. Not available for ``context="deformable"``.
         """
         if self.context == "deformable":
             raise ValueError("context='deformable' samples around the joints: it needs the maps")
@@ -178,7 +181,7 @@ class ContextAwarePoseFormer(nn.Module):
         return self.inter_joint(x)
 
     def forward_head(self, x: Tensor) -> Tensor:
-        """``(B, J, E)`` -> ``(B, J, 3)``."""
+        """``(B, J, E)`` -> ``(B, J, head_dim)`` (``(B, J, 3)``)."""
         return self.head(x)
 
     def forward(self, pose2d: Tensor, feats: Sequence[Tensor] = (),
@@ -213,19 +216,21 @@ class ContextAwarePoseFormer(nn.Module):
         return groups
 
 
-def build_model(cfg: dict[str, Any]) -> ContextAwarePoseFormer:
-    """Build from a plain dict of :class:`ContextAwarePoseFormer` keyword arguments.
+def build_model(cfg: dict[str, Any]) -> nn.Module:
+    """Build from a plain dict of keyword arguments whose mmengine-style ``type`` names the class:
+    ``ContextAwarePoseFormer`` (the default) or ``TemporalPoseFormer`` (:mod:`stages.lift.temporal`).
+    Lists become tuples."""
+    from stages.lift.temporal import TemporalPoseFormer  # it builds on this module
 
-    An mmengine-style ``type`` key naming this class is accepted and dropped; lists become tuples.
-    """
+    classes = {cls.__name__: cls for cls in (ContextAwarePoseFormer, TemporalPoseFormer)}
     kwargs = dict(cfg)
     kind = kwargs.pop("type", ContextAwarePoseFormer.__name__)
-    if kind != ContextAwarePoseFormer.__name__:
-        raise ValueError(f"build_model builds ContextAwarePoseFormer, got type={kind!r}")
+    if kind not in classes:
+        raise ValueError(f"build_model builds one of {sorted(classes)}, got type={kind!r}")
     for key in ("level_channels", "level_strides", "input_size_wh"):
         if key in kwargs:
             kwargs[key] = tuple(kwargs[key])
-    return ContextAwarePoseFormer(**kwargs)
+    return classes[kind](**kwargs)
 
 
 def mpjpe_loss(pred: Tensor, target: Tensor) -> Tensor:

@@ -1,4 +1,4 @@
-"""Evaluation report: metrics.json, a markdown table shaped like the paper's Table 1, plots.
+"""Evaluation report: metrics.json, a markdown table shaped like the paper's Table 1 or 2, plots.
 
 Plots use matplotlib's object API (`Figure`, Agg canvas) so nothing touches pyplot's global
 figure state and the module works headless.
@@ -86,7 +86,48 @@ def format_h36m_table(metrics: Mapping) -> str:
     if metrics.get("mpjve") is not None:
         notes.append(f"MPJVE {_fmt(metrics['mpjve'])} mm/frame (mean over actions), "
                      f"{_fmt(metrics.get('mpjve_frame_weighted'))} frame-weighted.")
+    if metrics.get("per_video"):
+        notes.append(format_per_video_table(metrics["per_video"]))
     return "\n".join(lines) + "\n\n" + "\n\n".join(notes) + "\n"
+
+
+def format_per_video_table(per_video: Mapping[str, Mapping]) -> str:
+    """One row per video (its frames in frame order): frames, MPJPE, MPJVE (`per_video_errors`)."""
+    lines = ["| Video | Frames | MPJPE (mm) | MPJVE (mm/frame) |", "|:---|---:|---:|---:|"]
+    for name, row in per_video.items():
+        lines.append(f"| {name} | {row['first_frame']}-{row['last_frame']} ({row['num_frames']}) | "
+                     f"{_fmt(row['mpjpe'])} | {_fmt(row['mpjve'], 2)} |")
+    return "\n".join(lines)
+
+
+SCENE_ABBREV: dict[str, str] = {"green screen": "GS", "no green screen": "noGS", "outdoor": "Outdoor"}
+
+
+def _group_rows(groups: Mapping[str, Mapping], overall: Mapping, abbrev: Mapping[str, str]) -> list[str]:
+    """Rows PCK / AUC / MPJPE, one column per group and All (the layout of Mehta et al.'s tables)."""
+    header = ["Metric"] + [abbrev.get(g, g) for g in groups] + ["All"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
+    for label, key in (("PCK@150mm (%) ↑", "pck150"), ("AUC (%) ↑", "auc"), ("MPJPE (mm) ↓", "mpjpe")):
+        cells = [_fmt(row.get(key)) for row in groups.values()]
+        lines.append("| " + " | ".join([label] + cells + [_fmt(overall.get(key))]) + " |")
+    lines.append("| frames | " + " | ".join(str(row.get("num_frames", "?")) for row in groups.values())
+                 + f" | {overall.get('num_frames', '?')} |")
+    return lines
+
+
+def format_3dhp_table(metrics: Mapping, model: str = "") -> str:
+    """Markdown shaped like the paper's Table 2 (MPI-INF-3DHP: PCK, AUC, MPJPE on the valid test
+    frames), then the same three per scene group and per activity (`evaluate_3dhp`'s dict)."""
+    lines = ["| Model | PCK ↑ | AUC ↑ | MPJPE (mm) ↓ |", "|:---|---:|---:|---:|",
+             f"| {model or 'CA-PF'} | {_fmt(metrics.get('pck150'))} | {_fmt(metrics.get('auc'))} | "
+             f"{_fmt(metrics.get('mpjpe'))} |"]
+    for title, key, abbrev in (("By scene group", "per_scene", SCENE_ABBREV), ("By activity", "per_activity", {}),
+                               ("By sequence", "per_sequence", {})):
+        if metrics.get(key):
+            lines += ["", f"{title}:", ""] + _group_rows(metrics[key], metrics, abbrev)
+    lines += ["", "PCK: joints within 150 mm, AUC: mean PCK over 0, 5, ..., 150 mm; all 17 joints, root-relative "
+              f"(pelvis), on {metrics.get('num_frames', '?')} valid frames."]
+    return "\n".join(lines) + "\n"
 
 
 def format_scalar_table(metrics: Mapping) -> str:
@@ -251,8 +292,8 @@ def write_report(metrics: dict, out_dir: Path, *, pred_mm=None, gt_mm=None, kp2d
                  title: str = "", frame_indices: Sequence[int] | None = None) -> dict[str, Path]:
     """Write metrics.json, table.md and the plots the inputs allow into out_dir.
 
-    metrics: `evaluate_h36m`'s dict (paper-shaped table, per-joint plot) or any flat dict of
-    scalars such as `evaluate_3dhp`'s (two-column table). skeletons.png needs pred_mm and gt_mm.
+    metrics: `evaluate_h36m`'s dict (Table 1-shaped), `evaluate_3dhp`'s (Table 2-shaped, per scene
+    group and activity) or any flat dict of scalars (two-column table). skeletons.png needs pred_mm and gt_mm.
     Returns {artifact name: path} of what was written.
     """
     out_dir = Path(out_dir)
@@ -263,7 +304,12 @@ def write_report(metrics: dict, out_dir: Path, *, pred_mm=None, gt_mm=None, kp2d
     path.write_text(json.dumps(to_jsonable(metrics), indent=2, allow_nan=False) + "\n")
     written["metrics"] = path
 
-    table = format_h36m_table(metrics) if "per_action" in metrics else format_scalar_table(metrics)
+    if "per_action" in metrics:
+        table = format_h36m_table(metrics)
+    elif "pck150" in metrics:
+        table = format_3dhp_table(metrics, model=title)
+    else:
+        table = format_scalar_table(metrics)
     path = out_dir / "table.md"
     path.write_text((f"## {title}\n\n" if title else "") + table)
     written["table"] = path

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from stages.lift.augment import FlipGeometry, flip_batch
-from stages.lift.model import ContextAwarePoseFormer, mpjpe_loss
+from stages.lift.model import mpjpe_loss
 
 
 def resolve_amp(amp, device: torch.device) -> str | None:
@@ -38,11 +38,17 @@ def autocast(device: torch.device, amp: str | None):
 
 
 def forward_batch(model: nn.Module, batch: dict) -> torch.Tensor:
-    """``(B, J, 3)`` prediction for a device batch (see stages/lift/dataset.py for its keys)."""
+    """``(B, J, 3)`` prediction for a device batch, dispatched on the batch's keys.
+
+    A batch with a ``window`` key holds temporal windows (``stages.lift.sequence_dataset``): the
+    frames' 2D joints and joint features and a ``(B, T)`` index into them; any other holds single
+    frames with their maps (``stages.lift.dataset``)."""
+    if "window" in batch:
+        return model(batch["pose2d"], batch["joint_feats"], batch["window"])
     return model(batch["pose2d"], batch["feats"], batch["ref_px"])
 
 
-def build_optimizer(core: ContextAwarePoseFormer, train_cfg: dict, amp: str | None):
+def build_optimizer(core: nn.Module, train_cfg: dict, amp: str | None):
     """(AdamW over the model's parameter groups, per-epoch exponential decay, GradScaler)."""
     lr = float(train_cfg["lr"])
     optimizer = torch.optim.AdamW(core.param_groups(lr, float(train_cfg["offset_lr_mult"])), lr=lr,

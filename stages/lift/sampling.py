@@ -29,6 +29,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 REF_CONVENTIONS = ("mmpose", "authors")
+# Padding of the initial samples at the joints (the context tokens and the cache's ``joint_feat``):
+# the authors' code samples them with zero padding; the mmpose convention repeats the border.
+INITIAL_SAMPLE_PADDING = {"mmpose": "border", "authors": "zeros"}
 
 
 def ref_px_to_grid(ref_px: Tensor, *, level_hw: Sequence[tuple[int, int]],
@@ -60,6 +63,23 @@ def ref_px_to_grid(ref_px: Tensor, *, level_hw: Sequence[tuple[int, int]],
             half = ref.new_tensor([input_size_wh[0] / 2, input_size_wh[1] / 2])
             grids.append(ref / half - 1)
     return torch.stack(grids, dim=1)
+
+
+def grid_to_ref_px(grid: Tensor, *, level: int, level_hw: Sequence[tuple[int, int]],
+                   level_strides: Sequence[int], input_size_wh: tuple[int, int],
+                   convention: str = "mmpose") -> Tensor:
+    """Inverse of :func:`ref_px_to_grid` for one level: ``(..., 2)`` grid coords -> detector-input px.
+
+    Where a deformable layer sampled level ``level``, in the crop's pixels (for pictures).
+    """
+    if convention not in REF_CONVENTIONS:
+        raise ValueError(f"ref_convention must be one of {REF_CONVENTIONS}, got {convention!r}")
+    h, w = level_hw[level]
+    if convention == "mmpose":
+        span = grid.new_tensor([max(w - 1, 1), max(h - 1, 1)])
+        return (grid + 1) / 2 * span * level_strides[level]
+    half = grid.new_tensor([input_size_wh[0] / 2, input_size_wh[1] / 2])
+    return (grid + 1) * half
 
 
 def sample_bilinear(feat: Tensor, grid: Tensor, *, padding_mode: str = "border") -> Tensor:

@@ -10,18 +10,25 @@ from __future__ import annotations
 
 import inspect
 
-from stages.settings import ALL_SECTIONS, STAGE_ONE_SECTIONS, complete_section, load_defaults, refuse_unknown
+from stages.settings import (ALL_SECTIONS, STAGE_ONE_SECTIONS, ConfigError, complete_section, load_defaults,
+                             refuse_unknown)
 
 BASE_FILE = "configs/lift/capf_base.py"
 GEOMETRY_KEYS = ("level_channels", "level_strides", "input_size_wh")  # model keys that restate the store's
 
 
-def _model_keys(base_model: dict) -> set[str]:
-    """The base's model keys plus every ContextAwarePoseFormer argument (all are settable)."""
+def _model_keys(base_model: dict, model_type: str) -> set[str]:
+    """Every argument of the model class ``model_type`` names (all are settable), ``type``,
+    ``levels`` and the geometry keys; the base's own keys too for the base's class."""
     from stages.lift.model import ContextAwarePoseFormer
+    from stages.lift.temporal import TemporalPoseFormer
 
-    params = inspect.signature(ContextAwarePoseFormer.__init__).parameters
-    return set(base_model) | {name for name in params if name != "self"} | set(GEOMETRY_KEYS)
+    classes = {cls.__name__: cls for cls in (ContextAwarePoseFormer, TemporalPoseFormer)}
+    if model_type not in classes:
+        raise ConfigError(f"model.type={model_type!r} is not a lifter; known: {sorted(classes)}")
+    params = inspect.signature(classes[model_type].__init__).parameters
+    own = set(base_model) if model_type == base_model.get("type") else {"type", "levels"}
+    return own | {name for name in params if name != "self"} | set(GEOMETRY_KEYS)
 
 
 def lift_settings(cfg: dict) -> dict:
@@ -33,8 +40,11 @@ def lift_settings(cfg: dict) -> dict:
     base = load_defaults(BASE_FILE)
     refuse_unknown(cfg, ALL_SECTIONS, "")
     out = dict(cfg)
-    refuse_unknown(cfg.get("model") or {}, _model_keys(base["model"]), "model.")
-    out["model"] = {**base["model"], **(cfg.get("model") or {})}
+    model = cfg.get("model") or {}
+    keys = _model_keys(base["model"], model.get("type", base["model"]["type"]))
+    refuse_unknown(model, keys, "model.")
+    # another lifter class (the temporal one) takes the base's defaults for the arguments it shares
+    out["model"] = {**{k: v for k, v in base["model"].items() if k in keys}, **model}
     for section in ("train", "eval", "data"):
         out[section] = complete_section(cfg.get(section), base[section], f"{section}.")
     if cfg.get("detector_levels"):

@@ -32,10 +32,11 @@ from stages.lift.checkpoints import (ResumeError, find_resume_checkpoint, load_c
                                      rng_state, save_checkpoint, save_resumable, set_rng_state,
                                      write_run_files)
 from stages.lift.cost import count_params
-from stages.lift.dataset import CacheBatchDataset, FrameBatchSampler, auto_workers, make_loader, select_frames, to_device
+from stages.lift.dataset import FrameBatchSampler, auto_workers, make_loader, select_frames, to_device
 from stages.lift.evaluate import evaluate, evaluation_protocol
 from stages.lift.run_log import RunLog
 from stages.lift.runtime import build_optimizer, resolve_amp, train_step
+from stages.lift.sequence_dataset import check_store_for, lift_dataset
 from stages.lift.settings import lift_settings
 
 
@@ -90,6 +91,7 @@ def train(request: TrainRequest) -> TrainResult:
     # Every check that can fail runs before a run dir, a model or a loader exists.
     store = FeatureStore.open(request.store_path)
     geometry = geometry_from_store(cfg, store, need_targets=True)
+    check_store_for(cfg, store, geometry.names)
     train_frames = select_frames(store, cfg["data"]["train_subjects"])
     val_frames = select_frames(store, cfg["data"]["test_subjects"])
     checkpoint = None
@@ -126,13 +128,13 @@ def train(request: TrainRequest) -> TrainResult:
                                            "processes": ranks.world})
     model = ranks.wrap(core, device)
 
-    datasets = {name: CacheBatchDataset(store.path, frames, geometry.names, read_maps=core.context != "none",
-                                        in_memory=bool(tcfg["in_memory"]), reader=tcfg["reader"],
-                                        memory_fraction=0.8 / ranks.local_world,  # every rank holds a copy
-                                        dequantize=device.type != "cuda")  # int8: on the GPU after the copy
+    datasets = {name: lift_dataset(core, store.path, frames, geometry.names, train_cfg=tcfg, data_cfg=cfg["data"],
+                                   memory_fraction=0.8 / ranks.local_world,  # every rank holds a copy
+                                   dequantize=device.type != "cuda")  # int8: on the GPU after the copy
                 for name, frames in (("train", train_frames), ("val", val_frames))}
     sampler = FrameBatchSampler(len(datasets["train"]), int(tcfg["batch_size"]), shuffle=True, seed=seed,
-                                rank=ranks.rank, world_size=ranks.world)
+                                rank=ranks.rank, world_size=ranks.world,
+                                groups=getattr(datasets["train"], "shuffle_groups", None))
     flip_geometry = FlipGeometry.of(core, exact=bool(tcfg["flip_exact"]))
     meta = {"store_key": store.key, "store_path": str(store.path), "config_name": request.config_name,
             "levels": geometry.names, "model": model_kwargs(cfg, geometry)}

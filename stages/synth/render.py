@@ -281,17 +281,21 @@ def render_background(rng: np.random.Generator, width: int, height: int) -> np.n
 
 def render_frame(rng: np.random.Generator, joints_cam_mm: np.ndarray, focal_px: np.ndarray,
                  centre_px: np.ndarray, width: int, height: int, look: Appearance,
-                 light: Light | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 light: Light | None = None, background: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Background + body + mild sensor noise.
 
     Args:
         rng: drives the background and noise only (the body is a function of the pose).
         joints_cam_mm: (17, 3) camera-frame joints.
         focal_px, centre_px: (2,) intrinsics.
+        background: (H, W, 3) BGR to draw on (a scene's own backdrop); default a random one.
     Returns:
         image (H, W, 3) uint8 BGR and labels (H, W) uint8 (:data:`PART_IDS`, 0 = background).
     """
-    image = render_background(rng, width, height)
+    if background is None:
+        image = render_background(rng, width, height)
+    else:
+        image = np.array(background, dtype=np.float32)
     labels = draw_capsules(image, body_capsules(joints_cam_mm, look), np.asarray(focal_px, dtype=np.float64),
                            np.asarray(centre_px, dtype=np.float64), float(joints_cam_mm[0, 2]),
                            light or default_light())  # fmt: skip

@@ -12,6 +12,10 @@ The npz arrays match the real fixture's keys, dtypes and conventions: ``S`` (N, 
 metres + visibility, ``part`` (N, 17, 3) its exact pinhole projection + visibility, a square box
 around the joints with ``scale = 1.2 * side / 200`` (mmpose's Human3.6M preprocessing).
 
+Motion (:mod:`stages.synth.motion`): ``<Action>`` trials are 50 fps videos of real mocap filmed by
+one fixed camera (frames 1..F consecutive, so MPJVE and temporal windows are meaningful); the test
+split holds only these. ``<Action>_1`` trials (train split) are sampled poses, one camera per step.
+
 Determinism: every random draw comes from ``numpy.random.default_rng`` seeded with (seed, what,
 index), never from shared state, so frames can be rendered in any order or process and the same
 seed gives byte-identical annotation files and identical images.
@@ -37,18 +41,21 @@ from cache.atomic import write_bytes_atomic
 from stages.synth.cameras import make_subject_cameras, project, world_to_camera
 from stages.synth.coco import coco_annotation, coco_categories, h36m_to_coco_3d
 from stages.synth.face import HEAD_RADIUS_MM, face_landmarks
-from stages.synth.motion import MOCAP_CLIPS, load_clips, plan_sequences, sequence_motion
+from stages.synth.motion import FRAME_RATE_HZ, MOCAP_CLIPS, load_clips, plan_split, sequence_motion, video_clip
 from stages.synth.render import make_appearance, render_frame
 from stages.synth.retarget import retarget_to_h36m
 from stages.synth.skeleton import subject_bone_lengths
 
-GENERATOR_VERSION = "capf-synth-h36m-1"
+GENERATOR_VERSION = "capf-synth-h36m-2"  # 2: mocap as 50 fps videos, a test split of videos only
 TRAIN_SUBJECTS: tuple[str, ...] = ("S1", "S5", "S6", "S7", "S8")
 TEST_SUBJECTS: tuple[str, ...] = ("S9", "S11")
 DEFAULT_IMAGE_SIZE = (500, 500)
 JPEG_QUALITY = 90
 BOX_PADDING = 1.2  # mmpose's Human3.6M boxes: 1.2 x the joints' larger extent
 _SPLIT_CODES = {"train": 1, "test": 2}
+# Share of each split's frames in continuous mocap videos (the rest: sampled poses). The test split
+# holds real motion only, so that MPJVE measures smoothness, not jumps between independent poses.
+VIDEO_FRACTION = {"train": 0.5, "test": 1.0}
 _SIGNATURE = ".capf_synth"  # marks a folder as written by this generator (complete or not)
 _ANNOTATION_FILES = ("train_h36m_body3d.npz", "test_h36m_body3d.npz", "cameras.pkl",
                      "train_coco.json", "test_coco.json")  # fmt: skip
@@ -83,6 +90,7 @@ class SplitAnnotations:
     n_mocap: int = 0
     n_sampled: int = 0
     n_camera_fallbacks: int = 0
+    n_videos: int = 0
 
 
 def _in_view(joints_cam_mm: np.ndarray, camera: dict, margin_frac: float = 0.02) -> bool:
@@ -97,7 +105,7 @@ def _in_view(joints_cam_mm: np.ndarray, camera: dict, margin_frac: float = 0.02)
                 and (uv[:, 1] >= my).all() and (uv[:, 1] <= camera["h"] - 1 - my).all())  # fmt: skip
 
 
-def _frame_in_view(world_mm: np.ndarray, cameras: list[dict], first: int) -> tuple[int, np.ndarray, bool]:
+def frame_in_view(world_mm: np.ndarray, cameras: list[dict], first: int) -> tuple[int, np.ndarray, bool]:
     """Pick a camera (preferably ``first``) and pull the body towards the area's centre until it fits.
 
     Returns (camera index, joints in that camera's frame in mm, whether it fits).
@@ -114,25 +122,53 @@ def _frame_in_view(world_mm: np.ndarray, cameras: list[dict], first: int) -> tup
     return k, world_to_camera(world_mm / 1000.0, cameras[k]) * 1000.0, False
 
 
+def _video_in_view(world_mm: np.ndarray, cameras: list[dict], first: int) -> tuple[int, np.ndarray, bool]:
+    """:func:`frame_in_view` for a whole video: one camera and one shift for every frame, so the
+    motion stays continuous. ``(F, 17, 3)`` world mm -> (camera index, ``(F, 17, 3)`` camera mm, fits)."""
+    centre_xy = world_mm[:, 0, :2].mean(axis=0)
+    for attempt in range(len(cameras)):
+        k = (first + attempt) % len(cameras)
+        for pull in (1.0, 0.6, 0.35, 0.15, 0.0):
+            joints = world_mm.copy()
+            joints[..., :2] -= (1.0 - pull) * centre_xy
+            cam_mm = world_to_camera(joints / 1000.0, cameras[k]) * 1000.0
+            if all(_in_view(frame, cameras[k]) for frame in cam_mm):
+                return k, cam_mm, True
+    k = first % len(cameras)
+    return k, world_to_camera(world_mm / 1000.0, cameras[k]) * 1000.0, False
+
+
 def _plan_split(split: str, subjects: tuple[str, ...], n_frames: int, seed: int, out_dir: Path,
                 cameras: dict, clips: dict, retarget_cache: dict) -> SplitAnnotations:
     code = _SPLIT_CODES[split]
     ann = SplitAnnotations([], [], [], [], [])
-    for spec in plan_sequences(subjects, n_frames):
+    for spec in plan_split(subjects, n_frames, video_fraction=VIDEO_FRACTION[split]):
         lengths = subject_bone_lengths(spec.subject, seed)
         retargeted = None
         if spec.clip is not None:
             key = (spec.clip, spec.subject)
             if key not in retarget_cache:
-                retarget_cache[key] = retarget_to_h36m(clips[spec.clip], lengths)
+                clip = clips[spec.clip]
+                retarget_cache[key] = video_clip(retarget_to_h36m(clip, lengths), spec.clip, clip.frame_time_s, lengths)
             retargeted = retarget_cache[key]
         world = sequence_motion(spec, np.random.default_rng([seed, code, spec.index]), retargeted, lengths)
         cams = [cameras[key] for key in sorted(cameras) if key[0] == spec.subject]
-        for step in range(spec.n_frames):
-            k, cam_mm, ok = _frame_in_view(world[step], cams, step + spec.index)
+        if spec.video:
+            k, video_mm, ok = _video_in_view(world, cams, spec.index)
             if not ok:
-                raise RuntimeError(f"{spec.subject} {spec.action_name} frame {step}: no camera sees the body")
-            ann.n_camera_fallbacks += int(k != (step + spec.index) % len(cams))
+                raise RuntimeError(f"{spec.subject} {spec.action_name}: no camera sees the whole video")
+            ann.n_camera_fallbacks += int(k != spec.index % len(cams))
+            ann.n_videos += 1
+            placed = [(k, frame_mm) for frame_mm in video_mm]
+        else:
+            placed = []
+            for step in range(spec.n_frames):
+                k, cam_mm, ok = frame_in_view(world[step], cams, step + spec.index)
+                if not ok:
+                    raise RuntimeError(f"{spec.subject} {spec.action_name} frame {step}: no camera sees the body")
+                ann.n_camera_fallbacks += int(k != (step + spec.index) % len(cams))
+                placed.append((k, cam_mm))
+        for step, (k, cam_mm) in enumerate(placed):
             cam = cams[k]
             video = f"{spec.subject}_{spec.action_name}.{cam['id']}"
             rel = f"{spec.subject}/{video}/{video}_{step + 1:06d}.jpg"
@@ -211,7 +247,7 @@ def _coco_json(ann: SplitAnnotations, boxes: list[tuple[list[float], float]], im
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def _mocap_digest(mocap_dir: Path) -> str:
+def mocap_digest(mocap_dir: Path) -> str:
     h = hashlib.sha256()
     for name in MOCAP_CLIPS:
         h.update(name.encode())
@@ -254,7 +290,7 @@ def write_synthetic_h36m(out_dir: Path, *, n_train: int, n_test: int, seed: int 
     mocap_dir = Path(mocap_dir) if mocap_dir is not None else default_mocap_dir()
     image_size = (int(image_size[0]), int(image_size[1]))
     params = {"generator": GENERATOR_VERSION, "seed": int(seed), "n_train": int(n_train), "n_test": int(n_test),
-              "image_size": list(image_size), "jpeg_quality": JPEG_QUALITY, "mocap_sha256": _mocap_digest(mocap_dir)}  # fmt: skip
+              "image_size": list(image_size), "jpeg_quality": JPEG_QUALITY, "mocap_sha256": mocap_digest(mocap_dir)}  # fmt: skip
     meta_path = out_dir / "meta.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
@@ -272,7 +308,7 @@ def write_synthetic_h36m(out_dir: Path, *, n_train: int, n_test: int, seed: int 
         "train": _plan_split("train", TRAIN_SUBJECTS, n_train, seed, out_dir, cameras, clips, retarget_cache),
         "test": _plan_split("test", TEST_SUBJECTS, n_test, seed, out_dir, cameras, clips, retarget_cache),
     }
-    boxes = {split: _render_all(ann.jobs, seed, image_size, progress, workers, split) for split, ann in splits.items()}
+    boxes = {split: render_all(ann.jobs, seed, image_size, progress, workers, split) for split, ann in splits.items()}
     render_s = time.perf_counter() - started
 
     for split, ann in splits.items():
@@ -286,10 +322,14 @@ def write_synthetic_h36m(out_dir: Path, *, n_train: int, n_test: int, seed: int 
         "image_size": list(image_size),
         "subjects": {"train": list(TRAIN_SUBJECTS), "test": list(TEST_SUBJECTS)},
         "counts": {split: {"frames": len(ann.imgname), "mocap_frames": ann.n_mocap, "sampled_frames": ann.n_sampled,
-                           "camera_fallbacks": ann.n_camera_fallbacks} for split, ann in splits.items()},  # fmt: skip
+                           "videos": ann.n_videos, "camera_fallbacks": ann.n_camera_fallbacks}
+                   for split, ann in splits.items()},  # fmt: skip
+        "frame_rate_hz": FRAME_RATE_HZ,
         "files": {"images": "<subject>/<subject>_<action>.<camera>/<subject>_<action>.<camera>_<frame:06d>.jpg",
                   "annotations": list(_ANNOTATION_FILES)},  # fmt: skip
-        "conventions": {"S": "camera frame, metres, H36M-17 order", "part": "pixels, exact pinhole projection of S",
+        "conventions": {"videos": "<Action> trials: real-time mocap at frame_rate_hz, one fixed camera, frames 1..F",
+                        "sampled": "<Action>_1 trials: sampled poses, cameras cycling per step (not videos)",
+                        "S": "camera frame, metres, H36M-17 order", "part": "pixels, exact pinhole projection of S",
                         "scale": "box side / 200, side = 1.2 x joint extent", "coco_file_name": "relative to out_dir",
                         "left_right_colours": "left limbs warm, right limbs cool: do not flip-augment the detector"},  # fmt: skip
     }
@@ -300,9 +340,10 @@ def write_synthetic_h36m(out_dir: Path, *, n_train: int, n_test: int, seed: int 
     return meta
 
 
-def _render_all(jobs: list[FrameJob], seed: int, image_size: tuple[int, int], progress: bool, workers: int,
-                desc: str) -> list[tuple[list[float], float]]:
-    """Render jobs in order (optionally over processes, in chunks); results keep the jobs' order."""
+def render_all(jobs: list, seed: int, image_size: tuple[int, int], progress: bool, workers: int,
+                desc: str, render_chunk=_render_chunk) -> list:
+    """Render jobs in order (optionally over processes, in chunks); results keep the jobs' order.
+    render_chunk: a module-level function of (jobs, seed, image_size) -> results (picklable)."""
     chunk = max(1, min(32, -(-len(jobs) // (4 * max(workers, 1)))))
     chunks = [(jobs[i : i + chunk], seed, image_size) for i in range(0, len(jobs), chunk)]
     bar = None
@@ -313,13 +354,13 @@ def _render_all(jobs: list[FrameJob], seed: int, image_size: tuple[int, int], pr
     out: list[tuple[list[float], float]] = []
     if workers > 1 and len(chunks) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for result in pool.map(_render_chunk, chunks):
+            for result in pool.map(render_chunk, chunks):
                 out.extend(result)
                 if bar is not None:
                     bar.update(len(result))
     else:
         for c in chunks:
-            result = _render_chunk(c)
+            result = render_chunk(c)
             out.extend(result)
             if bar is not None:
                 bar.update(len(result))

@@ -47,10 +47,18 @@ MODULES_OF_CONTEXT = {
 }
 
 
+# Backbones of the study (paper App. D) whose levels are not HRNet's four: level -> stride.
+VITPOSE_STRIDE_OF_LEVEL = {"0": 4, "1": 8, "2": 16}  # head deconvs (4, 8) + the ViT token map (16)
+
+
+def strides_of_levels(stem: str) -> dict[str, int]:
+    return VITPOSE_STRIDE_OF_LEVEL if "vitpose" in stem else STRIDE_OF_LEVEL
+
+
 def named_strides(stem: str) -> set[int]:
     """The strides a config's file name promises: `levels_stride4_8` -> {4, 8}, `levels_no_stride4`
-    -> {8, 16, 32}, anything else -> all four."""
-    every = set(STRIDE_OF_LEVEL.values())
+    -> {8, 16, 32}, anything else -> all of its backbone's levels."""
+    every = set(strides_of_levels(stem).values())
     if match := re.fullmatch(r"levels_no_stride(\d+)", stem):
         return every - {int(match[1])}
     if match := re.fullmatch(r"levels_stride(\d+(?:_\d+)*?)(?:_only)?", stem):
@@ -94,9 +102,10 @@ def test_every_shipped_lift_config_builds_what_its_name_says():
             context = named_context(config)
             assert built["context"] == cfg["model"]["context"] == context, (config, built["context"])
             assert built["modules"] == MODULES_OF_CONTEXT[context], (config, built["modules"])
-            assert cfg["detector_levels"]["strides"] == list(STRIDE_OF_LEVEL.values()), config
+            stride_of_level = strides_of_levels(config.stem)
+            assert cfg["detector_levels"]["strides"] == list(stride_of_level.values()), config
             assert [str(level) for level in cfg["model"]["levels"]] == built["levels"], config
-            assert {STRIDE_OF_LEVEL[name] for name in built["levels"]} == named_strides(config.stem), \
+            assert {stride_of_level[name] for name in built["levels"]} == named_strides(config.stem), \
                 (config, built["levels"])
             assert built["params"] > (1e6 if folder != "demo" else 5e4) and built["mflops"] > 1, config
             seen.setdefault(folder, {})[config.stem] = built
@@ -106,6 +115,12 @@ def test_every_shipped_lift_config_builds_what_its_name_says():
                  "capf_hrnet32_h36m_sample"):
         assert seen["capf"][stem]["params"] == FULL_W32_PARAMS, stem
     assert seen["capf"]["capf_hrnet48_h36m"]["params"] == 14_155_587
+    # MPI-INF-3DHP uses the same models; the CPN-like backbone gives the authors' CPN count (4 x 256 ch)
+    for stem in ("capf_hrnet32_3dhp", "capf_hrnet32_3dhp_official"):
+        assert seen["capf"][stem]["params"] == FULL_W32_PARAMS, stem
+    for stem in ("capf_hrnet48_3dhp", "capf_hrnet48_3dhp_official"):
+        assert seen["capf"][stem]["params"] == 14_155_587, stem
+    assert seen["capf"]["capf_mspn50_h36m"]["params"] == 14_233_411
     # within a family, each of Table 3's steps adds work: step0 < step1 < step2 < step3 (full)
     for steps in ([seen["ablations"][s] for s in ("step0_no_context", "step1_concat", "step2_fusion")]
                   + [seen["capf"]["capf_hrnet32_h36m"]],

@@ -7,8 +7,9 @@ from pathlib import Path
 from stages.extract.sources.base import FrameIndex, FrameSource, SourceError, load_frame
 from stages.extract.sources.h36m import H36mSource
 from stages.extract.sources.media import ImageFolderSource, VideoSource
+from stages.extract.sources.mpi_inf_3dhp import Mpi3dhpSource
 
-SOURCES = {"h36m": H36mSource, "images": ImageFolderSource, "video": VideoSource}
+SOURCES = {"h36m": H36mSource, "images": ImageFolderSource, "video": VideoSource, "mpi_inf_3dhp": Mpi3dhpSource}
 
 
 def build_source(cfg: dict, data_root: Path) -> FrameSource:

@@ -37,6 +37,9 @@ class FrameIndex:
     gt3d_mm: np.ndarray | None = None  # (N, 17, 3) camera frame, millimetres
     gt2d_px: np.ndarray | None = None  # (N, 17, 2)
     camera: np.ndarray | None = None  # (N, 9) fx fy cx cy k1 k2 k3 p1 p2
+    # Choices that change stored labels but not the frame list (e.g. which 3D ground truth):
+    # they enter the store's content key, so two choices never share a store.
+    key_extra: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.image_names)
@@ -135,3 +138,27 @@ def image_sizes_wh(root: Path, names: list[str]) -> np.ndarray:
         except Exception as error:
             raise SourceError(f"{path}: unreadable image ({error})") from error
     return sizes
+
+
+def image_sizes_per_video(root: Path, names: list[str], videos: list[str]) -> np.ndarray:
+    """(N, 2) sizes when every frame of a video has one size: one header read per video, and a
+    check that every file exists (2M frames of Human3.6M need ~840 header reads, not 2M)."""
+    first_of_video: dict[str, int] = {}
+    for i, video in enumerate(videos):
+        first_of_video.setdefault(video, i)
+    size_of = dict(zip(first_of_video, image_sizes_wh(root, [names[i] for i in first_of_video.values()])))
+    for name in names:
+        if not (Path(root) / name).is_file():
+            raise SourceError(f"{Path(root) / name}: image not found")
+    return np.stack([size_of[v] for v in videos]).astype(np.int32) if videos else np.zeros((0, 2), np.int32)
+
+
+def square_boxes_from_joints(joints_px: np.ndarray, padding: float = 1.2) -> np.ndarray:
+    """(N, J, 2) joints -> (N, 4) xyxy square boxes around them, side = padding x the larger extent.
+
+    mmpose's MPI-INF-3DHP and Human3.6M converters make their center/scale this way (scale =
+    side / 200), so boxes built here match the ones its npz files would hold for the same joints.
+    """
+    lo, hi = joints_px.min(axis=1), joints_px.max(axis=1)
+    centre, half = (lo + hi) / 2.0, padding * (hi - lo).max(axis=1, keepdims=True) / 2.0
+    return np.concatenate([centre - half, centre + half], axis=1).astype(np.float32)

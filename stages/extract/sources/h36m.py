@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.extract.sources.base import FrameIndex, SourceError, encode_labels, image_sizes_wh
+from stages.extract.sources.base import FrameIndex, SourceError, encode_labels, image_sizes_per_video
 
 REQUIRED_KEYS = {"imgname": 1, "center": 2, "scale": 1, "part": 3, "S": 3}
 TEST_SUBJECTS = ("S9", "S11")  # the standard protocol's evaluation subjects
 TRIAL_PATTERN = re.compile(r"^(?P<subject>S\d+)_(?P<action>.+)\.(?P<camera>\d+)_(?P<frame>\d+)\.\w+$")
 
 
-def _load_annotation(path: Path) -> dict[str, np.ndarray]:
+def load_annotation_npz(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise SourceError(f"{path}: annotation file not found")
     try:
@@ -44,7 +44,7 @@ def _load_annotation(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _load_cameras(path: Path) -> dict:
+def load_cameras_pickle(path: Path) -> dict:
     if not path.is_file():
         raise SourceError(f"{path}: cameras file not found")
     try:
@@ -102,26 +102,13 @@ class H36mSource:
 
     def _annotations(self) -> tuple[dict[str, np.ndarray], list[str]]:
         """All annotation files concatenated; also which file each frame came from (for errors)."""
-        parts = [_load_annotation(path) for path in self.annotation_paths]
+        parts = [load_annotation_npz(path) for path in self.annotation_paths]
         origin = [str(path) for path, part in zip(self.annotation_paths, parts) for _ in part["imgname"]]
         return {key: np.concatenate([part[key] for part in parts]) for key in REQUIRED_KEYS}, origin
 
-    def _sizes_per_video(self, names: list[str], trials: list[str]) -> np.ndarray:
-        """Every frame of a video has one size: read one header per video, check every file exists
-        (2M frames of Human3.6M need ~840 header reads, not 2M)."""
-        first_of_trial: dict[str, int] = {}
-        for i, trial in enumerate(trials):
-            first_of_trial.setdefault(trial, i)
-        order = list(first_of_trial.values())
-        size_of = dict(zip(first_of_trial, image_sizes_wh(self.root, [names[i] for i in order])))
-        for name in names:
-            if not (self.root / name).is_file():
-                raise SourceError(f"{self.root / name}: image not found")
-        return np.stack([size_of[t] for t in trials]).astype(np.int32)
-
     def frame_index(self) -> FrameIndex:
         ann, origin = self._annotations()
-        cameras = _load_cameras(self.cameras_path)
+        cameras = load_cameras_pickle(self.cameras_path)
         names = [str(name) for name in ann["imgname"]]
         fields = []
         for name, source in zip(names, origin):
@@ -145,7 +132,7 @@ class H36mSource:
         center = ann["center"].astype(np.float64)
         boxes = np.concatenate([center - side[:, None] / 2, center + side[:, None] / 2], axis=1)
         trials = [f"{f['subject']}_{f['action']}.{f['camera']}" for f in fields]
-        sizes = self._sizes_per_video(names, trials)
+        sizes = image_sizes_per_video(self.root, names, trials)
         intrinsics = np.array([np.concatenate([np.ravel(c["f"]), np.ravel(c["c"]), np.ravel(c["k"]),
                                                np.ravel(c["p"])]) for c in cams], dtype=np.float32)
         index = FrameIndex(

@@ -1,10 +1,15 @@
-"""Unlabelled frames: a video file or an image folder, with person boxes from a JSON file or the
-whole frame.
+"""Frames of a video file or an image folder, with person boxes from a JSON file or the whole frame.
 
 Boxes JSON: an object mapping a frame key to one box [x1, y1, x2, y2] or a list of boxes (one
 record per person). The key is the image file name (image folder) or the frame number (video).
 Only the listed frames are extracted, in sorted order; without a boxes file every frame is taken
 with the whole frame as its box.
+
+Ground truth (video only, optional): an npz in mmpose's Human3.6M annotation layout with one row per
+video frame (``imgname``, ``center``, ``scale``, ``part``, ``S``; what ``stages.synth.clip`` writes
+beside a synthetic clip). Its ``S`` becomes ``gt3d`` (camera-frame mm) and ``part`` ``gt2d`` of every
+record of that frame, and the subject, action and camera parsed from ``imgname`` become the store's
+index tables, so the clip's store evaluates like a Human3.6M store.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from stages.extract.sources.base import FrameIndex, SourceError, encode_labels, image_sizes_wh, video_frame_name
+from stages.extract.sources.h36m import TRIAL_PATTERN, load_annotation_npz
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
@@ -84,15 +90,18 @@ class ImageFolderSource:
 class VideoSource:
     """Frames of one video file; names are `<file>#<frame>` so the loader decodes them on demand."""
 
-    def __init__(self, path: Path, boxes: Path | None = None, dataset: str = "video"):
+    def __init__(self, path: Path, boxes: Path | None = None, dataset: str = "video",
+                 annotation: Path | None = None):
         self.path, self.boxes_path, self.dataset = Path(path), boxes, dataset
+        self.annotation_path = annotation
 
     @classmethod
     def from_config(cls, cfg: dict, data_root: Path) -> "VideoSource":
         root = Path(data_root)
         video = root / cfg["video"] if cfg["video"] else root
-        boxes = cfg["boxes"]
-        return cls(video, (video.parent / boxes) if boxes else None, cfg["name"])
+        boxes, annotation = cfg["boxes"], cfg["annotation"]
+        return cls(video, (video.parent / boxes) if boxes else None, cfg["name"],
+                   (video.parent / annotation) if annotation else None)
 
     def frame_index(self) -> FrameIndex:
         if not self.path.is_file():
@@ -115,5 +124,26 @@ class VideoSource:
         index = FrameIndex(self.dataset, self.path.parent, names, box_array, sizes,
                            index_tables={"video": encode_labels([self.path.name] * len(names))},
                            frame_numbers=np.array([int(n.rsplit("#", 1)[1]) for n in names], dtype=np.int32))
+        if self.annotation_path is not None:
+            self._add_ground_truth(index, count)
         index.validate_boxes(str(self.boxes_path or self.path))
         return index
+
+    def _add_ground_truth(self, index: FrameIndex, count: int) -> None:
+        """gt3d/gt2d and subject/action/camera tables of each record from the per-frame sidecar."""
+        ann = load_annotation_npz(self.annotation_path)
+        if len(ann["imgname"]) != count:
+            raise SourceError(f"{self.annotation_path}: {len(ann['imgname'])} rows of ground truth but "
+                              f"{self.path} has {count} frames (one row per frame)")
+        fields = []
+        for name in ann["imgname"]:
+            match = TRIAL_PATTERN.match(Path(str(name)).name)
+            if match is None:
+                raise SourceError(f"{self.annotation_path}: imgname '{name}' is not "
+                                  "<subject>_<action>.<camera>_<frame>.<ext>")
+            fields.append(match.groupdict())
+        rows = index.frame_numbers
+        index.gt3d_mm = (ann["S"][rows, :, :3] * 1000.0).astype(np.float32)
+        index.gt2d_px = ann["part"][rows, :, :2].astype(np.float32)
+        for column in ("subject", "action", "camera"):
+            index.index_tables[column] = encode_labels([fields[r][column] for r in rows])

@@ -91,3 +91,36 @@ def test_unknown_or_wrong_config_is_named(tmp_path):
     bad.write_text("model = dict(type='BottomupPoseEstimator')\n")
     with pytest.raises(DetectorError, match="bad.py: not an mmpose top-down model config"):
         load_detector_config(str(bad))
+
+
+MSPN50 = "mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_mspn50_8xb32-210e_coco-256x192.py"
+VITPOSE_B = "mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_ViTPose-base_8xb64-210e_coco-256x192.py"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config, shapes", [
+    (MSPN50, [(4, 256, 64, 48), (8, 256, 32, 24), (16, 256, 16, 12), (32, 256, 8, 6)]),
+    (VITPOSE_B, [(4, 256, 64, 48), (8, 256, 32, 24), (16, 768, 16, 12)]),
+])
+def test_backbone_study_detectors_and_their_levels(config, shapes, h36m_root):
+    """The paper's Table 7 backbones from mmpose's zoo: CPN-like MSPN-50 (the GlobalNet's four
+    upsample-unit maps) and ViTPose-B (the head's deconvolutions + the ViT token map) build, decode a
+    real frame, and their finest level is exactly what the heatmap head turns into heatmaps."""
+    detector = TopdownDetector(config, None, random_init=True)
+    assert [(lv.stride, lv.channels, lv.height, lv.width) for lv in detector.levels] == shapes
+    index = build_source({"type": "h36m"}, h36m_root).frame_index()
+    packed = detector.crop(load_frame(index.root, index.image_names[0]), index.bboxes_xyxy[0])
+    batch = {"inputs": [packed["inputs"]], "data_samples": [packed["data_samples"]]}
+    out = detector.forward(batch)
+    assert [out[f"feat/{i}"].shape[1:] for i in range(len(shapes))] == [s[1:] for s in shapes]
+    assert out["det_kp2d"].shape == (1, 17, 2) and np.isfinite(out["det_kp2d"]).all()
+    data = detector.model.data_preprocessor(batch, training=False)
+    with torch.no_grad():
+        feats = detector.model.extract_feat(data["inputs"])
+        detector._head_features(feats)
+        finest = detector._captured[0]
+        if config == MSPN50:  # unit 4 of the single stage: the map the head's last unit reads
+            assert finest is feats[0][3]
+        else:  # the second deconvolution's output: the final 1x1 conv gives the heatmaps
+            heatmaps = detector.model.head.forward(feats)
+            torch.testing.assert_close(detector.model.head.final_layer(finest), heatmaps)

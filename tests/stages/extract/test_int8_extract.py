@@ -41,8 +41,13 @@ def test_int8_store_holds_half_the_feature_bytes(stores):
     channels = sum(level.channels for level in fp16.levels)
     assert scales == 4 * (channels * 8) + 4 * chunks  # (offset, step) float32 per frame and channel
     # whole stores (measured 0.61 raw, 0.54 with blosc-zstd for these 4 frames): above 0.5, because
-    # the codes are exactly half and the scales, chunk checksums and shard indexes come on top
-    whole = {k: s.size_on_disk() for k, s in stores.items()}
+    # the codes are exactly half and the scales, chunk checksums and shard indexes come on top. The
+    # derived joint_feat/<l> (fp16 in both, 17 x C per frame: issue 11) is left out of the comparison.
+    def without_joint_feats(store: FeatureStore) -> int:
+        derived = sum(p.stat().st_size for p in (store.path / "joint_feat").rglob("*") if p.is_file())
+        return store.size_on_disk() - derived
+
+    whole = {k: without_joint_feats(s) for k, s in stores.items()}
     assert whole[("int8", "blosc-zstd")] < whole[("int8", "none")] < 0.65 * whole[("float16", "none")], whole
 
 

@@ -112,3 +112,39 @@ def test_normalise_screen_coordinates_hand_values():
     np.testing.assert_allclose(image_coordinates(out, 1000, 1002), kp)
     t = normalise_screen_coordinates(torch.tensor(kp, dtype=torch.float32), 1000, 1002)
     torch.testing.assert_close(t, torch.tensor(out, dtype=torch.float32))
+
+
+# --------------------------------------------------------------------------- MPI-INF-3DHP
+
+def test_mpi3dhp_to_h36m_is_a_named_bijection():
+    from stages.lift.joints import (H36M_JOINT_NAMES, MPI3DHP_JOINT_NAMES, MPI3DHP_ROOT_JOINT, MPI3DHP_TO_H36M,
+                                    h36m17_to_mpi3dhp17, mpi3dhp17_to_h36m17)
+
+    assert sorted(MPI3DHP_TO_H36M) == list(range(17))  # every 3DHP joint used once: nothing averaged or lost
+    pairs = {h: MPI3DHP_JOINT_NAMES[m] for h, m in zip(H36M_JOINT_NAMES, MPI3DHP_TO_H36M)}
+    assert pairs == {"pelvis": "pelvis", "r_hip": "r_hip", "r_knee": "r_knee", "r_ankle": "r_ankle",
+                     "l_hip": "l_hip", "l_knee": "l_knee", "l_ankle": "l_ankle", "spine": "spine",
+                     "thorax": "neck", "neck_nose": "head", "head": "head_top", "l_shoulder": "l_shoulder",
+                     "l_elbow": "l_elbow", "l_wrist": "l_wrist", "r_shoulder": "r_shoulder",
+                     "r_elbow": "r_elbow", "r_wrist": "r_wrist"}
+    assert MPI3DHP_TO_H36M[0] == MPI3DHP_ROOT_JOINT == 14  # mmpose's root_index for 3DHP
+    kp = np.random.default_rng(0).normal(size=(5, 17, 3))
+    np.testing.assert_array_equal(h36m17_to_mpi3dhp17(mpi3dhp17_to_h36m17(kp)), kp)
+    t = torch.tensor(kp)
+    torch.testing.assert_close(mpi3dhp17_to_h36m17(t), torch.tensor(mpi3dhp17_to_h36m17(kp)))
+
+
+def test_flipping_commutes_with_the_3dhp_mapping():
+    """Left/right survive the mapping: mirroring in 3DHP's own order (its left/right tables) and
+    mapping equals mapping and mirroring with the lifter's H36M tables."""
+    from stages.lift.joints import MPI3DHP_JOINT_NAMES, mpi3dhp17_to_h36m17
+
+    kp = np.random.default_rng(1).normal(size=(3, 17, 3))
+    swap = list(range(17))
+    for i, name in enumerate(MPI3DHP_JOINT_NAMES):
+        if name.startswith("l_"):
+            j = MPI3DHP_JOINT_NAMES.index("r_" + name[2:])
+            swap[i], swap[j] = j, i
+    mirrored = kp[:, swap].copy()
+    mirrored[..., 0] *= -1
+    np.testing.assert_allclose(mpi3dhp17_to_h36m17(mirrored), flip_joints(mpi3dhp17_to_h36m17(kp)))

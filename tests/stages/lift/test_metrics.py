@@ -9,7 +9,7 @@ from scipy.spatial.transform import Rotation
 
 from stages.lift.metrics import (
     AUC_THRESHOLDS_MM, H36M_ACTIONS, action_of, auc3d, consecutive_pairs, evaluate_3dhp,
-    evaluate_h36m, mpjpe, mpjve, n_mpjpe, p_mpjpe, pck3d, procrustes_align,
+    evaluate_h36m, mpjpe, mpjve, n_mpjpe, p_mpjpe, pck3d, per_video_errors, procrustes_align,
 )
 
 H36M_NPZ = Path(__file__).resolve().parents[3].parent / "shared/data/h36m/test_h36m_body3d.npz"
@@ -205,6 +205,21 @@ def test_mpjve_pairs_only_consecutive_frames_of_one_video():
     assert m["per_action"]["Walking"]["mpjve"] == pytest.approx(10.0)
 
 
+def test_per_video_errors_in_frame_order():
+    videos = np.array(["b", "a", "a", "b", "a", "b"])
+    frames = np.array([1, 2, 0, 0, 1, 3])  # shuffled; b has 0, 1 and 3 (a gap)
+    gt = np.zeros((6, 17, 3))
+    pred = gt.copy()
+    pred[:, 1:, 0] = frames[:, None] * 4.0 + (videos == "b")[:, None] * 2.0  # non-root joints drift 4 mm/frame
+    out = per_video_errors(pred, gt, videos, frames)
+    assert list(out) == ["a", "b"]
+    assert out["a"] == {"mpjpe": pytest.approx(16 / 17 * 4.0), "mpjve": pytest.approx(16 / 17 * 4.0),
+                        "num_frames": 3, "first_frame": 0, "last_frame": 2}
+    assert out["b"]["mpjve"] == pytest.approx(16 / 17 * 4.0)  # only the 0 -> 1 pair: 3 follows a gap
+    assert out["b"]["mpjpe"] == pytest.approx(16 / 17 * (2 + 6 + 14) / 3)
+    assert per_video_errors(pred[:1], gt[:1], ["x"], [0])["x"]["mpjve"] is None
+
+
 # --------------------------------------------------------------------------- MPI-INF-3DHP
 
 def test_pck_and_auc_on_hand_made_distances():
@@ -220,3 +235,40 @@ def test_pck_and_auc_on_hand_made_distances():
     assert m["pck150"] == pytest.approx(100.0 * 4 / 6)
     assert m["auc"] == pytest.approx(100.0 * 63 / 186)
     assert m["mpjpe"] == pytest.approx(distances.mean())
+
+
+def test_3dhp_groups_by_scene_activity_and_sequence():
+    """Per-group PCK/AUC/MPJPE are the overall formulas on each group's frames; groups come in the
+    table order (scenes GS, noGS, outdoor; activities by code) whatever order the frames are in."""
+    rng = np.random.default_rng(4)
+    gt = rng.normal(scale=300.0, size=(12, 17, 3))
+    pred = gt + rng.normal(scale=80.0, size=gt.shape)
+    scenes = np.array(["outdoor", "green screen", "no green screen"] * 4)
+    activities = np.array(["Sports", "Sitting", "Standing/Walking", "Sitting"] * 3)
+    sequences = np.array([f"TS{i % 6 + 1}" for i in range(12)])
+    m = evaluate_3dhp(pred, gt, scenes=scenes, activities=activities, sequences=sequences)
+    assert list(m["per_scene"]) == ["green screen", "no green screen", "outdoor"]
+    assert list(m["per_activity"]) == ["Standing/Walking", "Sitting", "Sports"]
+    assert list(m["per_sequence"]) == [f"TS{i}" for i in range(1, 7)]
+    for key, labels in (("per_scene", scenes), ("per_activity", activities), ("per_sequence", sequences)):
+        for name, row in m[key].items():
+            sel = labels == name
+            alone = evaluate_3dhp(pred[sel], gt[sel])
+            assert row["num_frames"] == sel.sum()
+            for metric in ("pck150", "auc", "mpjpe"):
+                assert row[metric] == pytest.approx(alone[metric]), (key, name, metric)
+    with pytest.raises(ValueError, match="3 scene labels for 12 frames"):
+        evaluate_3dhp(pred, gt, scenes=scenes[:3])
+
+
+def test_3dhp_pck_auc_match_the_test_sets_own_definition():
+    """PCK/AUC against a direct transcription of the test set's mpii_compute_3d_pck (all 17 joints,
+    errors strictly below each threshold of 0:5:150)."""
+    rng = np.random.default_rng(5)
+    gt = rng.normal(scale=300.0, size=(9, 17, 3))
+    pred = gt + rng.normal(scale=70.0, size=gt.shape)
+    m = evaluate_3dhp(pred, gt, root_index=0)
+    err = np.linalg.norm((pred - pred[:, :1]) - (gt - gt[:, :1]), axis=-1).T  # (joints, frames) as in MATLAB
+    curve = [np.sum(err < t) / err.size for t in range(0, 155, 5)]
+    assert m["pck150"] == pytest.approx(100 * np.sum(err < 150) / err.size)
+    assert m["auc"] == pytest.approx(100 * np.mean(curve))

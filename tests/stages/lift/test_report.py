@@ -66,15 +66,26 @@ def test_write_report_h36m(tmp_path, real_frames):
     assert bars.shape[1] > bars.shape[0] and bars[..., :3].std() > 0.05  # not blank
 
 
-def test_write_report_3dhp_has_scalar_table_and_no_joint_plot(tmp_path):
+def test_write_report_3dhp_has_a_table2_shaped_table(tmp_path):
     rng = np.random.default_rng(1)
     gt = rng.normal(scale=300.0, size=(8, 17, 3))
-    metrics = evaluate_3dhp(gt + rng.normal(scale=50.0, size=gt.shape), gt)
-    written = write_report(metrics, tmp_path)
+    scenes = ["green screen", "no green screen", "outdoor", "outdoor"] * 2
+    activities = ["Sports", "Sitting"] * 4
+    metrics = evaluate_3dhp(gt + rng.normal(scale=50.0, size=gt.shape), gt, scenes=scenes, activities=activities)
+    written = write_report(metrics, tmp_path, title="CA-PF-HRNet-32")
     assert set(written) == {"metrics", "table"}
-    table = (tmp_path / "table.md").read_text()
-    assert f"| pck150 | {metrics['pck150']:.2f} |" in table
-    assert "| num_frames | 8 |" in table
+    lines = (tmp_path / "table.md").read_text().splitlines()
+    assert lines[2] == "| Model | PCK ↑ | AUC ↑ | MPJPE (mm) ↓ |"
+    assert _cells(lines[4]) == ["CA-PF-HRNet-32", f"{metrics['pck150']:.1f}", f"{metrics['auc']:.1f}",
+                                f"{metrics['mpjpe']:.1f}"]
+    header = next(line for line in lines if line.startswith("| Metric | GS"))
+    assert _cells(header) == ["Metric", "GS", "noGS", "Outdoor", "All"]
+    row = lines[lines.index(header) + 2]
+    assert _cells(row)[1:] == [f"{metrics['per_scene'][s]['pck150']:.1f}" for s in
+                               ("green screen", "no green screen", "outdoor")] + [f"{metrics['pck150']:.1f}"]
+    assert any(_cells(line)[:3] == ["Metric", "Sitting", "Sports"] for line in lines if line.startswith("|"))
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["per_scene"]["outdoor"]["num_frames"] == 4
 
 
 def test_to_jsonable_handles_numpy_and_nan():

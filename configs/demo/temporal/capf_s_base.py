@@ -1,0 +1,22 @@
+# Temporal CA-PF-S at the demo's width for CPU (configs/temporal/capf_s_base.py is the paper-size
+# one): C = 32, 2 layers per module, frame tokens of 17 x 8, on the demo's synthetic store.
+# `capf ablate --study temporal` trains the 10 configs here (T = 1, 3, 9, 27, 81 x CA-PF-S, PoseFormer).
+_base_ = ['../step3_full.py']
+model = dict(
+    _delete_=True,
+    type='TemporalPoseFormer',
+    context='fusion',
+    frames=27,
+    levels=[0, 1, 2, 3],
+    embed_dim=32,
+    depth=2,
+    spatial_heads=4,
+    fusion_heads=4,
+    temporal_joint_dim=8,
+    temporal_depth=2,
+    temporal_heads=4,
+    mlp_ratio=2.0,
+    drop_path_rate=0.1,
+    ref_convention='mmpose',
+)
+train = dict(epochs=10, offset_lr_mult=1.0, window_chunk=64)  # chunks of 64: an 81-frame batch of 128 encodes ~288 frames

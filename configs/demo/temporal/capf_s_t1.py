@@ -1,0 +1,3 @@
+# Demo: CA-PF-S over 1 frame(s).
+_base_ = ['./capf_s_base.py']
+model = dict(frames=1)

@@ -1,0 +1,3 @@
+# Demo: PoseFormer over 3 frame(s) (CA-PF-S with the context off).
+_base_ = ['./capf_s_base.py']
+model = dict(context='none', frames=3)

@@ -1,0 +1,3 @@
+# CA-PF-S over 81 frame(s) (paper Table 6).
+_base_ = ['./capf_s_base.py']
+model = dict(frames=81)
