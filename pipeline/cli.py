@@ -9,6 +9,7 @@ import click
 
 from pipeline.config import load_config
 from pipeline.infer import infer
+from pipeline.cache_cli import cache
 from pipeline.lift_cli import evaluate, flops, train
 from pipeline.options import CapfGroup, cache_dir_option
 
@@ -50,71 +51,7 @@ main.add_command(train)
 main.add_command(evaluate)
 main.add_command(flops)
 main.add_command(infer)
-
-
-@main.group()
-def cache() -> None:
-    """Inspect and check feature stores."""
-
-
-@cache.command("ls")
-@cache_dir_option
-def cache_ls(cache_dir: Path) -> None:
-    """List stores: key, name, frames, levels, size on disk, complete."""
-    from cache.listing import list_stores
-
-    rows = list_stores(cache_dir)
-    if not rows:
-        click.echo(f"no stores in {cache_dir}")
-        return
-    click.echo(f"{'key':12}  {'frames':>7}  {'size':>9}  {'complete':8}  {'levels':24}  name")
-    for row in rows:
-        size = f"{row.size_bytes / 2**20:.1f} MiB"
-        click.echo(f"{row.key:12}  {row.frames:>7}  {size:>9}  {str(row.complete):8}  {row.levels:24}  {row.name}"
-                   + (f"  ({row.note})" if row.note else ""))
-
-
-@cache.command("verify")
-@click.argument("store", type=click.Path(path_type=Path))
-def cache_verify(store: Path) -> None:
-    """Read every chunk of STORE; crc32c checksums catch corrupt bytes. Exit 1 on any problem."""
-    from cache.verify import verify_store
-
-    report = verify_store(store)
-    for error in report.errors:
-        click.echo(error, err=True)
-    if not report.complete:
-        click.echo(f"{store}: incomplete store", err=True)
-    if not report.ok:
-        raise click.ClickException(f"{store}: {len(report.errors)} bad chunk(s) of {report.chunks_read + len(report.errors)}")
-    click.echo(f"{store}: ok ({report.chunks_read} chunks verified)")
-
-
-@cache.command("joint-feats")
-@click.argument("store", type=click.Path(path_type=Path))
-@click.option("--convention", type=click.Choice(["mmpose", "authors"]), default="mmpose",
-              help="The lifters' ref_convention the samples must match.")
-@click.option("--overwrite", is_flag=True, help="Recompute even if the store has them.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-def cache_joint_feats(store: Path, convention: str, overwrite: bool, quiet: bool) -> None:
-    """Add joint_feat/<level> to STORE: its maps sampled at the lifter's joints (no detector run)."""
-    from stages.lift.joint_feats import write_joint_feats
-
-    click.echo(write_joint_feats(store, convention=convention, overwrite=overwrite, progress=not quiet).summary())
-
-
-@cache.command("convert")
-@click.argument("store", type=click.Path(path_type=Path))
-@click.option("--dtype", "feature_dtype", type=click.Choice(["int8", "float16"]), default="int8",
-              help="Stored feature type of the new store.")
-@click.option("--compression", type=click.Choice(["none", "blosc-zstd"]), default=None,
-              help="Compression of the new store (default: the source's).")
-@cache_dir_option
-def cache_convert(store: Path, feature_dtype: str, compression: str | None, cache_dir: Path) -> None:
-    """Re-encode a complete fp16 STORE (e.g. as int8) without re-running the detector."""
-    from cache.convert import convert_store
-
-    click.echo(f"written: {convert_store(store, cache_dir, feature_dtype=feature_dtype, compression=compression)}")
+main.add_command(cache)
 
 
 @main.command()
