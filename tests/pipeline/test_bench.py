@@ -43,7 +43,7 @@ def test_bench_quick_writes_every_readme_figure(tmp_path):
         assert key in results, key
     assert set(results["loader_vs_memory"]) == {"1", "2"}  # --quick: 1 and 2 workers
     assert {"mmap", "tensorstore", "zarr"} <= set(results["cache_read_vs_memmap"]), results["cache_read_vs_memmap"]
-    assert set(results["bytes_per_frame_ratio"]) == {"none", "blosc-zstd"}
+    assert set(results["bytes_per_frame_ratio"]) == {"none", "blosc-zstd", "int8-none", "int8-blosc-zstd"}
     bad = [problem for key in ("extract_vs_forward", "loader_vs_memory", "cache_read_vs_memmap",
                                "bytes_per_frame_ratio", "flops_per_frame", "params", "absolute")
            for problem in positive_numbers(results[key], key)]
