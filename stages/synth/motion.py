@@ -13,7 +13,7 @@ Two kinds of sequence:
   videos and :mod:`stages.lift.sequences` treats them as single frames.
 
 Videos go round-robin over (action, subject) pairs, actions interleaved by mocap clip and subjects
-varying fastest, so a handful of videos already covers every clip and subject.
+changing with every video, so a handful of videos already covers every clip and subject evenly.
 """
 
 from __future__ import annotations
@@ -86,7 +86,10 @@ def plan_videos(subjects: tuple[str, ...], n_frames: int, first_index: int = 0) 
     As few videos as that allows, but at least one per subject (when there are frames for it) and
     at most one per (action, subject) pair; frames are spread evenly over the videos.
     """
-    pairs = [(a, s) for a in VIDEO_ACTION_ORDER for s in subjects]
+    # round k pairs action i with subject (i + k) mod S: consecutive videos change clip and subject,
+    # so any 3 videos cover the 3 clips and any S cover the subjects; no pair repeats
+    pairs = [(a, subjects[(i + k) % len(subjects)]) for k in range(len(subjects))
+             for i, a in enumerate(VIDEO_ACTION_ORDER)]
     n_videos = min(len(pairs), max(-(-n_frames // MAX_VIDEO_FRAMES), min(n_frames, len(subjects))))
     specs = []
     for i, (action, subject) in enumerate(pairs[:n_videos]):
