@@ -23,6 +23,7 @@ DATA_ROOT ?= ../shared/data/h36m
 CHECKPOINT ?=
 CACHE_DIR ?=
 RANDOM_INIT ?=
+FLIP ?=
 WORK_DIR ?=
 CKPT ?=
 ARGS ?=
@@ -32,14 +33,14 @@ LAUNCH = $(if $(filter-out 1,$(NPROC)),$(VENV)/bin/torchrun --standalone --nproc
 
 extract_flags = --config $(CONFIG) --data-root $(DATA_ROOT) \
     $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(if $(CACHE_DIR),--cache-dir $(CACHE_DIR)) \
-    $(if $(filter 1 yes true,$(RANDOM_INIT)),--random-init)
+    $(if $(filter 1 yes true,$(RANDOM_INIT)),--random-init) $(if $(filter 1 yes true,$(FLIP)),--flip)
 
 .PHONY: help setup test test-fast demo extract train eval infer ablate cache-ls bench clean-venv
 
 help:
 	@echo "make demo     end to end on the bundled data"
 	@echo "make test     the test suite (slow end-to-end tests included)"
-	@echo "make extract  CONFIG=… DATA_ROOT=… CHECKPOINT=… [CACHE_DIR=…] [RANDOM_INIT=1] [NPROC=N]"
+	@echo "make extract  CONFIG=… DATA_ROOT=… CHECKPOINT=… [CACHE_DIR=…] [RANDOM_INIT=1] [FLIP=1] [NPROC=N]"
 	@echo "make train    CONFIG=configs/capf/… [CACHE_DIR=…] [WORK_DIR=…] [ARGS=\"--max-iters 20\"]"
 	@echo "make eval     CONFIG=configs/capf/… CKPT=work_dirs/…/best.pth"
 	@echo "make infer    [INPUT=video|folder|image] [LIFT_CONFIG=… CKPT=… CHECKPOINT=…] (none: the demo's clip)"

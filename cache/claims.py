@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 CLAIMS_DIR = "claims"
+FLIP_CLAIMS_DIR = "claims_flip"  # the flip pass's claims (`capf extract --flip`): its own shards
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -78,8 +79,8 @@ class Claim:
 class ShardClaims:
     """Claim files of one store: ``try_claim`` a shard, ``release`` it once it is done."""
 
-    def __init__(self, store_path: Path):
-        self.directory = Path(store_path) / CLAIMS_DIR
+    def __init__(self, store_path: Path, folder: str = CLAIMS_DIR):
+        self.directory = Path(store_path) / folder
         self.directory.mkdir(exist_ok=True)
         self.taken_over: list[Claim] = []  # stale claims this process took over (for its summary)
 

@@ -15,6 +15,14 @@ Layout (one store per content key; see DESIGN.md "The cache contract"):
     gt3d, gt2d, camera                       (N,17,3) mm camera frame, (N,17,2) px, (N,9) fx fy cx cy k1 k2 k3 p1 p2
     index/<name> (N,) int32                  codes into the string table in the array's `labels` attribute
     done         (N_shards,) bool            set only after every array of the shard is written
+    feat_flip/<l>  like feat/<l>             optional (`capf extract --flip`): the detector's maps of the
+                                             horizontally mirrored crop, in the mirrored crop's pixel frame
+    feat_flip_scale/<l>                      int8 stores only: the flip maps' (offset, step), like feat_scale
+    flip_done    (N_shards,) bool            the flip pass's own per-shard flags (`flip_complete` attribute)
+
+The flip arrays are a second, independent pass over the same frames: they never touch the arrays
+above, the key does not change, and `complete` ignores them (a store without them, or with an
+unfinished flip pass, is as complete as before; only ``has_flip_features()`` says no).
 
 Every array carries a crc32c checksum per chunk, so `verify` catches flipped bytes. Per-frame arrays
 other than `feat/*` use one chunk per shard, so writers of disjoint shards never touch the same file.
@@ -36,8 +44,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import zarr
 import zarr.codecs as codecs
+import zarr.errors
 
-from cache.claims import CLAIMS_DIR
+from cache.claims import CLAIMS_DIR, FLIP_CLAIMS_DIR
 from cache.key import SCHEMA_VERSION, KeyInputs
 from cache.quantize import quantize_uint8, scale_array_name, storage_dtype
 
@@ -45,6 +54,7 @@ if TYPE_CHECKING:
     from cache.readers import FrameReader
 
 COMPRESSIONS = ("none", "blosc-zstd")
+FLIP_PREFIX = "feat_flip"
 QUANTIZATION_NOTE = ("uint8 codes, affine per (frame, channel): x = offset + step * code, (offset, step) "
                      "in feat_scale/<l>")
 
@@ -111,6 +121,39 @@ def _per_frame_arrays(spec: StoreSpec) -> dict[str, tuple[tuple[int, ...], str]]
     }
 
 
+def flip_array_name(level: str, scales: bool = False) -> str:
+    """``feat_flip/<l>`` (the mirrored crop's maps) or, with ``scales``, ``feat_flip_scale/<l>``."""
+    return f"{FLIP_PREFIX}_scale/{level}" if scales else f"{FLIP_PREFIX}/{level}"
+
+
+def _create_feature_arrays(group: zarr.Group, spec: StoreSpec, prefix: str) -> None:
+    """``<prefix>/<l>`` maps (and ``<prefix>_scale/<l>`` of an int8 store), one frame per inner
+    chunk inside shards of ``spec.shard_frames`` frames: the one layout of every map array.
+    Arrays already there are kept (a flip layout interrupted halfway is completed)."""
+    n, shard = spec.num_frames, spec.shard_frames
+    compressors = _compressors(spec.compression)
+    quantized = spec.feature_dtype != "float16"
+    for level in spec.levels:
+        if f"{prefix}/{level.name}" not in group:
+            group.create_array(
+                f"{prefix}/{level.name}",
+                shape=(n, level.channels, level.height, level.width),
+                chunks=(1, level.channels, level.height, level.width),
+                shards=(shard, level.channels, level.height, level.width),
+                dtype=storage_dtype(spec.feature_dtype),
+                compressors=compressors,
+                fill_value=0,
+                attributes={"stride": level.stride, "channels": level.channels,
+                            **({"quantization": QUANTIZATION_NOTE.replace("feat_scale", f"{prefix}_scale")}
+                               if quantized else {})},
+            )
+        if quantized and f"{prefix}_scale/{level.name}" not in group:  # one frame's scales: one small chunk
+            group.create_array(f"{prefix}_scale/{level.name}", shape=(n, level.channels, 2),
+                               chunks=(1, level.channels, 2), shards=(shard, level.channels, 2), dtype="float32",
+                               compressors=compressors, fill_value=0,
+                               attributes={"of": f"{prefix}/{level.name}", "columns": ["offset", "step"]})
+
+
 def shard_array_names(spec: StoreSpec) -> list[str]:
     """Names a shard write must provide (everything the detector produces)."""
     return [f"feat/{level.name}" for level in spec.levels] + list(_per_frame_arrays(spec))
@@ -134,24 +177,7 @@ def create_store(
     group = zarr.open_group(tmp, mode="w")
     n, shard = spec.num_frames, spec.shard_frames
     compressors = _compressors(spec.compression)
-    quantized = spec.feature_dtype != "float16"
-    for level in spec.levels:
-        group.create_array(
-            f"feat/{level.name}",
-            shape=(n, level.channels, level.height, level.width),
-            chunks=(1, level.channels, level.height, level.width),
-            shards=(shard, level.channels, level.height, level.width),
-            dtype=storage_dtype(spec.feature_dtype),
-            compressors=compressors,
-            fill_value=0,
-            attributes={"stride": level.stride, "channels": level.channels,
-                        **({"quantization": QUANTIZATION_NOTE} if quantized else {})},
-        )
-        if quantized:  # same sharding as the codes: one frame's scales are one small chunk
-            group.create_array(scale_array_name(level.name), shape=(n, level.channels, 2),
-                               chunks=(1, level.channels, 2), shards=(shard, level.channels, 2), dtype="float32",
-                               compressors=compressors, fill_value=0,
-                               attributes={"of": f"feat/{level.name}", "columns": ["offset", "step"]})
+    _create_feature_arrays(group, spec, "feat")
     for name, (shape, dtype) in _per_frame_arrays(spec).items():
         group.create_array(name, shape=(n, *shape), chunks=(shard, *shape), dtype=dtype,
                            compressors=compressors, fill_value=0)
@@ -309,6 +335,64 @@ class FeatureStore:
             return True
         return False
 
+    # --- the flip pass (`capf extract --flip`): feat_flip/<l>, its own done flags and claims ---
+
+    def add_flip_arrays(self) -> None:
+        """Lay out ``feat_flip/<l>`` (+ scales) and ``flip_done`` if absent; the arrays above are not
+        touched. Two processes racing here both end with the same empty arrays (zarr refuses the
+        second creation, which is then ignored)."""
+        if self.has("flip_done"):
+            return
+        group = zarr.open_group(self.path, mode="r+")
+        try:  # flip_done last: its presence means the layout is whole
+            _create_feature_arrays(group, self.spec, FLIP_PREFIX)
+            group.create_array("flip_done", shape=(self.spec.num_shards,), chunks=(1,), dtype="bool",
+                               compressors=_compressors(self.spec.compression), fill_value=False)
+        except (zarr.errors.ContainsArrayError, zarr.errors.ContainsGroupError):
+            pass  # another process is laying them out at the same moment: the same empty arrays
+        self.group = zarr.open_group(self.path, mode="r+")
+
+    def flip_done_mask(self) -> np.ndarray:
+        """(N_shards,) bool: shards whose flip maps are written (all False before the first flip pass)."""
+        if not self.has("flip_done"):
+            return np.zeros(self.spec.num_shards, dtype=bool)
+        return np.asarray(self.group["flip_done"][:], dtype=bool)
+
+    def pending_flip_shards(self) -> list[int]:
+        return [int(i) for i in np.flatnonzero(~self.flip_done_mask())]
+
+    def is_flip_shard_done(self, shard: int) -> bool:
+        return self.has("flip_done") and bool(self.group["flip_done"][shard])
+
+    def has_flip_features(self) -> bool:
+        """True when every shard's ``feat_flip`` maps are written and the pass was marked complete:
+        only then may a reader use them (an unfinished flip pass leaves the rest of the store usable)."""
+        return bool(self.attrs.get("flip_complete")) and bool(self.flip_done_mask().all())
+
+    def write_flip_shard(self, shard: int, maps: dict[str, np.ndarray]) -> None:
+        """Write one shard's mirrored-crop maps (``feat/<l>`` names as the detector returns them,
+        stored as ``feat_flip/<l>``, quantised like the maps in an int8 store), then flag it done."""
+        if self.flip_done_mask()[shard]:
+            raise StoreError(f"{self.path}: flip shard {shard} is already done; done shards are never rewritten")
+        missing = {f"feat/{level.name}" for level in self.levels} - set(maps)
+        if missing:
+            raise StoreError(f"{self.path}: flip shard {shard} write lacks {sorted(missing)}")
+        start, stop = self.spec.shard_bounds(shard)
+        encoded = self.encode_features({f"feat/{level.name}": maps[f"feat/{level.name}"] for level in self.levels})
+        for name, values in encoded.items():
+            level = name.split("/", 1)[1]
+            self.group[flip_array_name(level, scales=name.startswith("feat_scale/"))][start:stop] = values
+        self.group["flip_done"][shard] = True
+
+    def mark_flip_complete_if_done(self) -> bool:
+        """Set ``flip_complete`` once every flip shard is done and drop the flip pass's claims."""
+        if self.has("flip_done") and self.flip_done_mask().all():
+            self.group.attrs["flip_complete"] = True
+            self.attrs["flip_complete"] = True
+            shutil.rmtree(self.path / FLIP_CLAIMS_DIR, ignore_errors=True)
+            return True
+        return False
+
     def read(self, name: str) -> np.ndarray:
         """A whole (small) array: kp2d, gt3d, index codes, ..."""
         return np.asarray(self.group[name][...])
@@ -319,16 +403,20 @@ class FeatureStore:
     def has(self, name: str) -> bool:
         return name in self.group
 
-    def reader(self, level: str, kind: str = "auto", *, verify: bool = True, scales: bool = False) -> "FrameReader":
+    def reader(self, level: str, kind: str = "auto", *, verify: bool = True, scales: bool = False,
+               flip: bool = False) -> "FrameReader":
         """Random-access frames of ``feat/<level>`` (or, with ``scales``, of an int8 store's
-        ``feat_scale/<level>``) through the fastest reader its layout allows (cache/readers.py);
+        ``feat_scale/<level>``; with ``flip``, of ``feat_flip/<level>`` / ``feat_flip_scale/<level>``) through the fastest reader its layout allows (cache/readers.py);
         ``verify``: check each chunk's crc32c once per run. The reader opens files lazily, so it can
         be handed to forked workers."""
         from cache.readers import open_reader
 
         if not self.has(f"feat/{level}"):
             raise StoreError(f"{self.path}: no feature level {level!r} (it has {[lv.name for lv in self.levels]})")
-        name = scale_array_name(level) if scales else f"feat/{level}"
+        if flip:
+            name = flip_array_name(level, scales=scales)
+        else:
+            name = scale_array_name(level) if scales else f"feat/{level}"
         if not self.has(name):
             raise StoreError(f"{self.path}: no {name} (a {self.spec.feature_dtype} store has no scales)")
         return open_reader(self.path / name, kind, verify=verify)

@@ -31,8 +31,12 @@ def main(verbose: bool) -> None:
 @click.option("--batch-size", type=int, default=None, help="Frames per detector forward (default: config).")
 @click.option("--workers", type=int, default=None, help="Loader processes for decode + crop (default: config).")
 @click.option("--max-shards", type=int, default=None, hidden=True, help="Stop after this many shards.")
+@click.option("--flip", is_flag=True,
+              help="Also store feat_flip/<l>: the detector's maps of the mirrored crops (one more detector pass, "
+                   "the maps' bytes again); added to an existing store without touching its arrays.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def extract(config_path, data_root, checkpoint, random_init, cache_dir, device, batch_size, workers, max_shards, quiet):
+def extract(config_path, data_root, checkpoint, random_init, cache_dir, device, batch_size, workers, max_shards, flip,
+            quiet):
     """Stage one: run the 2D detector over the dataset's frames and write the feature store."""
     from stages.distributed import process_group, rank_and_world
     from stages.extract.runner import ExtractRequest, run_extraction
@@ -40,7 +44,7 @@ def extract(config_path, data_root, checkpoint, random_init, cache_dir, device, 
     main = rank_and_world()[0] == 0
     request = ExtractRequest(config=load_config(config_path), data_root=data_root, cache_dir=cache_dir,
                              checkpoint=checkpoint, random_init=random_init, device=device, batch_size=batch_size,
-                             num_workers=workers, max_shards=max_shards, progress=not quiet and main)
+                             num_workers=workers, max_shards=max_shards, flip=flip, progress=not quiet and main)
     with process_group():
         result = run_extraction(request)
     if main:

@@ -259,6 +259,19 @@ class TopdownDetector:
         return [self._captured[i] for i in range(len(self.taps))]
 
     @torch.no_grad()
+    def mirrored_maps(self, batch: dict) -> dict[str, np.ndarray]:
+        """``feat/<l>`` (B, C_l, H_l, W_l) fp16 of the horizontally mirrored crops: the preprocessed
+        crop flipped along W and run through the detector, i.e. what the detector sees for the
+        mirrored image (the authors' flip augmentation and flip test), each map in the mirrored
+        crop's own pixel frame (crop pixel x of the original is W_in - 1 - x there). Not the mirror
+        of ``forward``'s maps: channels carry left/right meaning (DESIGN.md)."""
+        inputs = self.model.data_preprocessor(batch, training=False)["inputs"]
+        self._captured.clear()
+        self._head_features(self.model.extract_feat(inputs.flip(-1)))
+        return {f"feat/{level.name}": self._captured[i].to(torch.float16).cpu().numpy()
+                for i, level in enumerate(self.levels)}
+
+    @torch.no_grad()
     def forward(self, batch: dict) -> dict[str, np.ndarray]:
         """One batch from `CropPipeline` (pseudo-collated) -> per-frame arrays:
         feat/<l> (B, C_l, H_l, W_l) fp16, det_kp2d and det_kp2d_input (B, 17, 2), det_score (B, 17),

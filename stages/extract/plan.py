@@ -38,6 +38,7 @@ class ExtractRequest:
     batch_size: int | None = None
     num_workers: int | None = None
     max_shards: int | None = None  # stop after this many shards (tests; a deliberate partial run)
+    flip: bool = False             # also write feat_flip/<l>: the maps of the mirrored crops (a second pass)
     progress: bool = True
 
 

@@ -47,13 +47,22 @@ class ExtractResult:
     detector_seconds: float = 0.0
     loop_seconds: float = 0.0  # decode + crop + forward + writes, without model build and planning
     notes: list[str] = field(default_factory=list)
+    flip_frames_written: int = 0  # frames of the flip pass (feat_flip) computed by this run
+    flip_complete: bool = False   # the store has every shard's feat_flip maps
 
     def summary(self) -> str:
+        flips = "; flip features complete" if self.flip_complete else ""
         if self.cache_hit:
-            return f"cache hit: {self.path} ({self.num_frames} frames, complete; no detector work)"
-        rate = self.frames_written / self.loop_seconds if self.loop_seconds else 0.0
+            return f"cache hit: {self.path} ({self.num_frames} frames, complete{flips}; no detector work)"
+        rate = (self.frames_written + self.flip_frames_written) / self.loop_seconds if self.loop_seconds else 0.0
         state = "complete" if self.complete else "incomplete (re-run to resume)"
-        return (f"extracted {self.frames_written} of {self.num_frames} frames in {self.loop_seconds:.1f} s "
+        if self.flip_frames_written:
+            state += ("; flip features complete" if self.flip_complete
+                      else "; flip features incomplete (re-run with --flip to resume)")
+        elif flips:
+            state += flips
+        mirrored = f" + {self.flip_frames_written} mirrored" if self.flip_frames_written else ""
+        return (f"extracted {self.frames_written}{mirrored} of {self.num_frames} frames in {self.loop_seconds:.1f} s "
                 f"({rate:.1f} frames/s; {self.seconds:.1f} s with setup), "
                 f"{self.bytes_per_frame / 1024:.1f} KiB/frame on disk, {state}: {self.path}")
 
@@ -135,13 +144,18 @@ def _shard_arrays(outputs: list[dict], external: tuple[np.ndarray, np.ndarray] |
 def run_extraction(request: ExtractRequest, plan: ExtractPlan | None = None) -> ExtractResult:
     """Extract (or resume, or find in the cache) the store for `request` (``plan``: its plan, when
     the caller already made it). Under torchrun every rank calls this; ranks, like independent
-    processes, claim shards one at a time."""
+    processes, claim shards one at a time.
+
+    ``request.flip``: once the store is complete, a second pass adds ``feat_flip/<l>`` (the
+    detector's maps of the mirrored crops) shard by shard, with its own done flags; the arrays of
+    the first pass are never rewritten, so a complete store without flips runs only this pass."""
     started = time.perf_counter()
     cfg = extract_settings(request.config)
     plan = plan or plan_extraction(request)
-    if plan.complete_store() is not None:
+    if plan.complete_store() is not None and not (request.flip and not _has_flips(plan.path)):
         _add_joint_feats(plan.path, request)  # a store from before joint features gets them (maps only, no detector)
-        return ExtractResult(plan.path, len(plan.index), True, 0, 0, time.perf_counter() - started, True)
+        return ExtractResult(plan.path, len(plan.index), True, 0, 0, time.perf_counter() - started, True,
+                             flip_complete=_has_flips(plan.path))
 
     det_cfg, runtime, ranks = cfg["detector"], cfg["runtime"], Ranks.current()
     device = ranks.device(request.device if request.device != "auto" else runtime["device"])
@@ -155,17 +169,79 @@ def run_extraction(request: ExtractRequest, plan: ExtractPlan | None = None) -> 
     ranks.barrier()
     if not ranks.main:
         store = FeatureStore.open(plan.path, mode="r+", allow_incomplete=True)
-    queue = ShardQueue(store, max_shards=request.max_shards)
     batch_size = request.batch_size or runtime["batch_size"]
     workers = request.num_workers if request.num_workers is not None else runtime["num_workers"]
     dataset = _CropDataset(plan.index, detector.crop)
-    pending_frames = sum(np.subtract(*store.spec.shard_bounds(s)[::-1]) for s in store.pending_shards())
-    frames_written, detector_seconds = 0, 0.0
-    progress = _progress(int(pending_frames), request.progress, plan.path.name)
     loop_started = time.perf_counter()
 
-    def write_and_release(shard: int, arrays: dict[str, np.ndarray]) -> None:
-        store.write_shard(shard, arrays)
+    def write_maps(shard: int, outputs: list[dict]) -> None:
+        start, stop = store.spec.shard_bounds(shard)
+        store.write_shard(shard, _shard_arrays(outputs, plan.external_2d, np.arange(start, stop)))
+
+    queue = ShardQueue(store, max_shards=request.max_shards)
+    frames_written, detector_seconds = _run_pass(queue, dataset, detector.forward, write_maps, batch_size, workers,
+                                                 device, request.progress, f"extract {plan.path.name}")
+    ranks.barrier()  # every rank's shards are flagged before rank 0 looks
+    frames_written = ranks.sum_count(frames_written)
+    complete = store.mark_complete_if_done() if ranks.main else store.done_mask().all()
+    if complete:
+        _add_joint_feats(plan.path, request)
+    shards = list(queue.claimed)
+    flip_frames, flip_complete = 0, None
+    budget = None if request.max_shards is None else request.max_shards - len(queue.claimed)
+    if complete and request.flip and (budget is None or budget > 0):
+        flip_frames, flip_seconds, flip_complete, flip_shards = _flip_pass(
+            store, detector, dataset, request, batch_size, workers, device, budget)
+        detector_seconds += flip_seconds
+        shards += flip_shards
+    loop_seconds = time.perf_counter() - loop_started
+    elapsed = time.perf_counter() - started
+    size = store.size_on_disk()
+    return ExtractResult(plan.path, len(plan.index), False, len(shards), frames_written, elapsed, complete,
+                         bytes_per_frame=size / max(len(plan.index), 1), detector_seconds=detector_seconds,
+                         loop_seconds=loop_seconds, flip_frames_written=flip_frames,
+                         flip_complete=flip_complete if flip_complete is not None else _has_flips(plan.path))
+
+
+def _has_flips(path: Path) -> bool:
+    return FeatureStore.open(path, allow_incomplete=True).has_flip_features()
+
+
+def _flip_pass(store: FeatureStore, detector: TopdownDetector, dataset: "_CropDataset", request: ExtractRequest,
+               batch_size: int, workers: int, device, budget: int | None) -> tuple[int, float, bool, list[int]]:
+    """``feat_flip/<l>`` for the pending flip shards: the same crops, mirrored, through the same
+    detector; (frames written over all ranks, detector seconds, flip pass complete, shards claimed)."""
+    ranks = Ranks.current()
+    if ranks.main:
+        store.add_flip_arrays()
+    ranks.barrier()
+    if not ranks.main:
+        store = FeatureStore.open(store.path, mode="r+", allow_incomplete=True)
+
+    def write_flip_maps(shard: int, outputs: list[dict]) -> None:
+        store.write_flip_shard(shard, {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]})
+
+    queue = ShardQueue(store, max_shards=budget, flip=True)
+    frames, seconds = _run_pass(queue, dataset, detector.mirrored_maps, write_flip_maps, batch_size, workers, device,
+                                request.progress, f"extract --flip {store.path.name}")
+    ranks.barrier()
+    frames = ranks.sum_count(frames)
+    complete = store.mark_flip_complete_if_done() if ranks.main else bool(store.flip_done_mask().all())
+    return frames, seconds, bool(complete), list(queue.claimed)
+
+
+def _run_pass(queue: ShardQueue, dataset: "_CropDataset", compute, write_shard, batch_size: int, workers: int,
+              device, progress_enabled: bool, label: str) -> tuple[int, float]:
+    """Claim shards and run ``compute`` (a packed crop batch -> per-frame arrays) over their frames;
+    each finished shard goes to ``write_shard(shard, outputs)`` on a background thread (which flags
+    it done) while the next shard's batches run. Returns (frames computed here, seconds in ``compute``)."""
+    store = queue.store
+    pending_frames = sum(np.subtract(*store.spec.shard_bounds(s)[::-1]) for s in queue.pending())
+    frames_written, detector_seconds = 0, 0.0
+    progress = _progress(int(pending_frames), progress_enabled, label)
+
+    def write_and_release(shard: int, outputs: list[dict]) -> None:
+        write_shard(shard, outputs)
         queue.done(shard)
 
     while True:  # one round per batch of claimable shards; more rounds only after another process died
@@ -182,16 +258,14 @@ def run_extraction(request: ExtractRequest, plan: ExtractPlan | None = None) -> 
             for batch in loader:
                 frames = batch.pop("frames")
                 tick = time.perf_counter()
-                outputs.append(detector.forward(batch))
+                outputs.append(compute(batch))
                 detector_seconds += time.perf_counter() - tick
                 shard = frames[0] // store.spec.shard_frames
-                start, stop = store.spec.shard_bounds(shard)
-                if frames[-1] + 1 == stop:  # last batch of this shard
-                    arrays = _shard_arrays(outputs, plan.external_2d, np.arange(start, stop))
-                    outputs = []
+                if frames[-1] + 1 == store.spec.shard_bounds(shard)[1]:  # last batch of this shard
                     if pending_write is not None:
                         pending_write.result()  # at most one shard in flight: bounded memory
-                    pending_write = writer.submit(write_and_release, shard, arrays)
+                    pending_write = writer.submit(write_and_release, shard, outputs)
+                    outputs = []
                 frames_written += len(frames)
                 progress.update(len(frames))
             if pending_write is not None:
@@ -199,18 +273,7 @@ def run_extraction(request: ExtractRequest, plan: ExtractPlan | None = None) -> 
         if not queue.wait_for_others():
             break
     progress.close()
-    shards = queue.claimed
-    loop_seconds = time.perf_counter() - loop_started
-    ranks.barrier()  # every rank's shards are flagged before rank 0 looks
-    frames_written = ranks.sum_count(frames_written)
-    complete = store.mark_complete_if_done() if ranks.main else store.done_mask().all()
-    if complete:
-        _add_joint_feats(plan.path, request)
-    elapsed = time.perf_counter() - started
-    size = store.size_on_disk()
-    return ExtractResult(plan.path, len(plan.index), False, len(shards), frames_written, elapsed, complete,
-                         bytes_per_frame=size / max(len(plan.index), 1), detector_seconds=detector_seconds,
-                         loop_seconds=loop_seconds)
+    return frames_written, detector_seconds
 
 
 def _add_joint_feats(path: Path, request: ExtractRequest) -> None:
@@ -226,5 +289,5 @@ def _add_joint_feats(path: Path, request: ExtractRequest) -> None:
 def _progress(total: int, enabled: bool, label: str):
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="frame", desc=f"extract {label}", disable=not enabled, dynamic_ncols=True,
+    return tqdm(total=total, unit="frame", desc=label, disable=not enabled, dynamic_ncols=True,
                 smoothing=0.1)

@@ -14,21 +14,31 @@ import logging
 import time
 from collections.abc import Iterator
 
-from cache.claims import ShardClaims
+from cache.claims import CLAIMS_DIR, FLIP_CLAIMS_DIR, ShardClaims
 from cache.store import FeatureStore
 
 log = logging.getLogger(__name__)
 
 
 class ShardQueue:
-    """Shards for this process, claimed lazily (the DataLoader's sampler pulls them as it prefetches)."""
+    """Shards for this process, claimed lazily (the DataLoader's sampler pulls them as it prefetches).
 
-    def __init__(self, store: FeatureStore, *, max_shards: int | None = None, poll_seconds: float = 2.0):
+    ``flip``: the shards of the flip pass (``feat_flip``), with their own done flags and claims."""
+
+    def __init__(self, store: FeatureStore, *, max_shards: int | None = None, poll_seconds: float = 2.0,
+                 flip: bool = False):
         self.store = store
-        self.claims = ShardClaims(store.path)
+        self.flip = flip
+        self.claims = ShardClaims(store.path, FLIP_CLAIMS_DIR if flip else CLAIMS_DIR)
         self.max_shards = max_shards
         self.poll_seconds = poll_seconds
         self.claimed: list[int] = []
+
+    def pending(self) -> list[int]:
+        return self.store.pending_flip_shards() if self.flip else self.store.pending_shards()
+
+    def _is_done(self, shard: int) -> bool:
+        return self.store.is_flip_shard_done(shard) if self.flip else self.store.is_shard_done(shard)
 
     def _budget_left(self) -> bool:
         return self.max_shards is None or len(self.claimed) < self.max_shards
@@ -36,12 +46,12 @@ class ShardQueue:
     def claim_round(self) -> Iterator[int]:
         """Claim and yield pending shards until none is claimable (each re-checked as not done after
         its claim is won: another process may have finished it since the pending list was read)."""
-        for shard in self.store.pending_shards():
+        for shard in self.pending():
             if not self._budget_left():
                 return
             if not self.claims.try_claim(shard):
                 continue
-            if self.store.is_shard_done(shard):
+            if self._is_done(shard):
                 self.claims.release(shard)
                 continue
             self.claimed.append(shard)
@@ -52,7 +62,7 @@ class ShardQueue:
         (a holder died): run another ``claim_round``. False when nothing is pending any more."""
         announced = False
         while self._budget_left():
-            pending = self.store.pending_shards()
+            pending = self.pending()
             if not pending:
                 return False
             held = self.claims.live_holders(pending)
