@@ -17,6 +17,16 @@ class StoreSummary:
     size_bytes: int
     complete: bool
     note: str = ""
+    flip: str = "no"  # feat_flip maps of the mirrored crops: "yes", "k/n" shards of an unfinished pass, or "no"
+
+
+def flip_state(store: FeatureStore) -> str:
+    """"yes" when the store has complete ``feat_flip`` maps, "k/n" while a flip pass is unfinished, else "no"."""
+    if store.has_flip_features():
+        return "yes"
+    if store.has("flip_done"):
+        return f"{int(store.flip_done_mask().sum())}/{store.spec.num_shards}"
+    return "no"
 
 
 def list_stores(cache_dir: Path) -> list[StoreSummary]:
@@ -30,5 +40,5 @@ def list_stores(cache_dir: Path) -> list[StoreSummary]:
             continue
         levels = " ".join(f"{level.name}:s{level.stride}" for level in store.levels)
         rows.append(StoreSummary(store.key, path.name, store.num_frames, levels,
-                                 store.size_on_disk(), store.is_complete()))
+                                 store.size_on_disk(), store.is_complete(), flip=flip_state(store)))
     return rows

@@ -214,7 +214,8 @@ def create_store(
 def copy_store(source: "FeatureStore", path: Path, *, compression: str,
                feature_dtype: str | None = None) -> "FeatureStore":
     """A complete copy of ``source`` with another compression: the same values in other bytes (what
-    `make bench` compares sizes with). Static and index arrays are carried over too. With
+    `make bench` compares sizes with). Static and index arrays are carried over too, and complete
+    ``feat_flip`` maps. With
     ``feature_dtype='int8'`` an fp16 source's maps are quantised on the way (new values, so a new
     key; cache/convert.py)."""
     if feature_dtype not in (None, source.spec.feature_dtype) and source.spec.feature_dtype != "float16":
@@ -234,6 +235,13 @@ def copy_store(source: "FeatureStore", path: Path, *, compression: str,
         start, stop = spec.shard_bounds(shard)
         copy.write_shard(shard, {name: np.asarray(source.group[name][start:stop]) for name in shard_array_names(spec)})
     copy.mark_complete_if_done()
+    if source.has_flip_features():  # the mirrored crops' maps travel too (quantised alike)
+        copy.add_flip_arrays()
+        for shard in range(spec.num_shards):
+            start, stop = spec.shard_bounds(shard)
+            copy.write_flip_shard(shard, {f"feat/{level.name}": np.asarray(
+                source.group[flip_array_name(level.name)][start:stop]) for level in spec.levels})
+        copy.mark_flip_complete_if_done()
     return FeatureStore.open(path)
 
 

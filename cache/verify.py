@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from cache.listing import flip_state
 from cache.store import FeatureStore
 
 
@@ -20,6 +21,7 @@ class VerifyReport:
     chunks_read: int = 0
     errors: list[str] = field(default_factory=list)
     complete: bool = False
+    flip: str = "no"  # the feat_flip maps (cache.listing.flip_state); their chunks are verified like the rest
 
     @property
     def ok(self) -> bool:
@@ -28,7 +30,7 @@ class VerifyReport:
 
 def walk_arrays(group: zarr.Group, prefix: str = ""):
     with warnings.catch_warnings():  # an extraction in progress keeps its claims/ folder in the store
-        warnings.filterwarnings("ignore", message="Object at claims is not recognized")
+        warnings.filterwarnings("ignore", message="Object at claims(_flip)? is not recognized")
         members = list(group.members())
     for name, member in members:
         if isinstance(member, zarr.Group):
@@ -41,7 +43,7 @@ def verify_store(path: Path) -> VerifyReport:
     """Decode every chunk of every array; a checksum mismatch or unreadable chunk becomes an error
     naming the array and frame range, so a user knows which shard to re-extract."""
     store = FeatureStore.open(path, allow_incomplete=True)
-    report = VerifyReport(path=Path(path), complete=store.is_complete())
+    report = VerifyReport(path=Path(path), complete=store.is_complete(), flip=flip_state(store))
     for name, array in walk_arrays(store.group):
         step = array.chunks[0]
         for start in range(0, array.shape[0], step):

@@ -17,17 +17,18 @@ def cache() -> None:
 @cache.command("ls")
 @cache_dir_option
 def cache_ls(cache_dir: Path) -> None:
-    """List stores: key, name, frames, levels, size on disk, complete."""
+    """List stores: key, name, frames, levels, size on disk, complete, flip (feat_flip maps: yes, k/n shards, no)."""
     from cache.listing import list_stores
 
     rows = list_stores(cache_dir)
     if not rows:
         click.echo(f"no stores in {cache_dir}")
         return
-    click.echo(f"{'key':12}  {'frames':>7}  {'size':>9}  {'complete':8}  {'levels':24}  name")
+    click.echo(f"{'key':12}  {'frames':>7}  {'size':>9}  {'complete':8}  {'flip':5}  {'levels':24}  name")
     for row in rows:
         size = f"{row.size_bytes / 2**20:.1f} MiB"
-        click.echo(f"{row.key:12}  {row.frames:>7}  {size:>9}  {str(row.complete):8}  {row.levels:24}  {row.name}"
+        click.echo(f"{row.key:12}  {row.frames:>7}  {size:>9}  {str(row.complete):8}  {row.flip:5}  {row.levels:24}  "
+                   f"{row.name}"
                    + (f"  ({row.note})" if row.note else ""))
 
 
@@ -44,7 +45,7 @@ def cache_verify(store: Path) -> None:
         click.echo(f"{store}: incomplete store", err=True)
     if not report.ok:
         raise click.ClickException(f"{store}: {len(report.errors)} bad chunk(s) of {report.chunks_read + len(report.errors)}")
-    click.echo(f"{store}: ok ({report.chunks_read} chunks verified)")
+    click.echo(f"{store}: ok ({report.chunks_read} chunks verified; flip features: {report.flip})")
 
 
 @cache.command("joint-feats")
