@@ -29,6 +29,9 @@ train = dict(
     flip_aug=True,               # mirror a whole batch with probability flip_prob
     flip_prob=0.5,
     flip_exact=True,             # sub-cell-aligned map flip (stages/lift/augment.py); False = plain torch.flip
+    flip_features='auto',        # maps of a mirrored batch: 'extracted' = the store's feat_flip (the detector on the
+                                 # mirrored crop, `capf extract --flip`), 'mirrored' = the maps mirrored (flip_exact);
+                                 # 'auto' = 'extracted' when the store has complete flip maps, else 'mirrored'
     amp=True,                    # bf16 autocast on CUDA (fp16 + GradScaler where bf16 is missing)
     workers='auto',              # loader processes (auto: cores - 2, at most 8); each reads whole batches
     in_memory=False,             # True: hold the split's feature maps in RAM (refused if they do not fit)
@@ -41,4 +44,5 @@ train = dict(
 )
 data = dict(train_subjects=['S1', 'S5', 'S6', 'S7', 'S8'], test_subjects=['S9', 'S11'],  # None = all frames
             frame_step=1)  # temporal lifters: frame-number step of consecutive frames (5 for an every-5th-frame annotation)
-eval = dict(flip_test=True, batch_size=512, after_train=True)
+eval = dict(flip_test=True, batch_size=512, after_train=True,
+            flip_features='auto')  # maps of the flip test's mirrored pass: as train.flip_features

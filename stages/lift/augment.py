@@ -2,8 +2,21 @@
 
 A flipped sample mirrors the image: the normalised 2D joints x -> -x, the crop joints (reference
 points) x -> (W_in - 1) - x (pixel centres at integers, the authors' 191 - x for a 192-wide crop),
-the root-relative 3D target x -> -x, left and right joints swap labels, and every feature map is
-mirrored along W.
+the root-relative 3D target x -> -x, and left and right joints swap labels. The feature maps come
+from one of two places (``train.flip_features`` / ``eval.flip_features``):
+
+* ``"extracted"``: the store's ``feat_flip/<l>``, the detector's own forward on the mirrored crop
+  (`capf extract --flip`), in the mirrored crop's pixel frame, so the mirrored reference points
+  index them directly. This is what the authors do: they flip the *image* and re-run the frozen
+  backbone, for augmentation and for the flip test (DESIGN.md). The dataset reads these maps
+  instead of the unflipped ones for a mirrored training batch, and both for the flip test.
+* ``"mirrored"``: the unflipped maps mirrored along W (``flip_feature_maps``), the only choice for a
+  store without flip maps. It is an approximation, not the authors' code: a detector's channels
+  carry left/right meaning (a channel that fires on a left wrist still fires on it after
+  ``torch.flip``), so the mirrored map is not the map of the mirrored crop (60-85 % relative L2
+  apart on the demo's detector; issue 9).
+
+``"auto"`` (the default) takes ``"extracted"`` whenever the store has complete flip maps.
 
 Mirroring a map with ``torch.flip`` alone does not land each cell where the mirrored reference
 point looks for it. Both of the model's conventions put level-l cell u at a position linear in the
@@ -14,7 +27,10 @@ pixel (``"mmpose"``: u = x / s_l; ``"authors"``: u = x (W_l - 1) / W_in), so the
 therefore mirrors and then shifts each level by that constant sub-cell amount (linear
 interpolation, border values repeated), so a flipped batch samples exactly the features of the
 unflipped one; ``tests/stages/lift/test_train.py`` proves it through the model's own sampler.
-``exact=False`` gives the plain ``torch.flip`` of the authors' code.
+``exact=False`` gives the plain ``torch.flip`` (no shift).
+
+Temporal lifters (``joint_feat`` windows) always use the mirrored approximation
+(``flip_joint_features``): the cache holds no joint features of the mirrored crops.
 """
 
 from __future__ import annotations
@@ -23,10 +39,38 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from cache.store import FeatureStore, StoreError
 from stages.lift.joints import H36M_FLIP_PERM, flip_joints
+from stages.settings import ConfigError
+
+FLIP_FEATURES = ("auto", "extracted", "mirrored")
+
+
+def resolve_flip_features(setting: str, store: FeatureStore, where: str = "train.flip_features") -> str:
+    """``"extracted"`` or ``"mirrored"`` for a ``flip_features`` setting on ``store``; ``"extracted"``
+    on a store without complete ``feat_flip`` maps is refused (StoreError: one line naming the store
+    and the command that adds them), before any training or evaluation starts."""
+    if setting not in FLIP_FEATURES:
+        raise ConfigError(f"{where} must be one of {FLIP_FEATURES}, got {setting!r}")
+    has_flips = store.has_flip_features()
+    if setting == "auto":
+        return "extracted" if has_flips else "mirrored"
+    if setting == "extracted" and not has_flips:
+        raise StoreError(f"{store.path}: {where}='extracted' but the store has no complete feat_flip maps; add them "
+                         "with `capf extract --flip --config <extract config> --data-root <root>` "
+                         "(make extract FLIP=1), or set it to 'mirrored'")
+    return setting
+
+
+def flips_batch(seed: int, epoch: int, batch: int, prob: float) -> bool:
+    """Whether training batch ``batch`` of ``epoch`` is mirrored: a function of (seed, epoch, batch)
+    only, so the loader can read the right maps before the loop sees the batch, and a resumed run
+    mirrors the same batches."""
+    return bool(np.random.default_rng([seed, 1, epoch, batch]).random() < prob)
 
 
 @dataclass(frozen=True)
@@ -93,7 +137,8 @@ def flip_joint_features(joint_feats: Sequence[Tensor]) -> list[Tensor]:
 
 def flip_batch(batch: dict, geometry: FlipGeometry) -> dict:
     """A mirrored copy of a batch dict (``stages.lift.dataset`` or ``stages.lift.sequence_dataset``
-    keys); the input is left untouched."""
+    keys); the input is left untouched. A batch that carries ``feats_flip`` (the mirrored crops'
+    maps, read from the store) gets those as its maps; otherwise its maps are mirrored."""
     out = dict(batch)
     out["pose2d"] = flip_joints(batch["pose2d"])
     if "ref_px" in batch:
@@ -102,7 +147,10 @@ def flip_batch(batch: dict, geometry: FlipGeometry) -> dict:
         out["target"] = flip_joints(batch["target"])
     if "joint_feats" in batch:
         out["joint_feats"] = flip_joint_features(batch["joint_feats"])
-    out["feats"] = flip_feature_maps(batch["feats"], geometry) if batch.get("feats") else []
+    if "feats_flip" in batch:
+        out["feats"] = out.pop("feats_flip")
+    else:
+        out["feats"] = flip_feature_maps(batch["feats"], geometry) if batch.get("feats") else []
     return out
 
 

@@ -14,18 +14,26 @@ Batch dict (B frames, J = 17 H36M joints, L levels):
     pose2d (B, J, 2)     float32, image pixels normalised as X / w * 2 - [1, h / w]
     ref_px (B, J, 2)     float32, detector-input pixels (the reference points)
     target (B, J, 3)     float32, root-relative 3D in metres (pelvis = joint 0); only with gt3d
-    feats                L tensors (B, C_l, H_l, W_l) float16; empty when ``read_maps=False``
+    feats                L tensors (B, C_l, H_l, W_l) float16; empty when ``read_maps=False`` or when the
+                         batch asked for the mirrored crops' maps only
+    feats_flip           L tensors like ``feats`` from ``feat_flip/<l>`` (the detector's maps of the
+                         mirrored crops, `capf extract --flip`); only in batches that asked for them
+
+Which map sets a batch reads is the sampler's choice: a plain position array reads ``feat``; a
+``BatchRequest`` names the sets (``feat_flip`` for a training batch the loop mirrors, both for the
+flip test), so a mirrored training batch reads the flip maps *instead of* the others, never both.
 
 An int8 store (``cache.dtype='int8'``) holds uint8 codes and per-(frame, channel) scales. With
 ``dequantize=True`` (CPU training) the loader dequantises; with ``dequantize=False`` the batch
 carries the codes in ``feats`` (uint8) plus ``feat_scales`` (L tensors (B, C_l, 2) float32), and
-``to_device`` dequantises after the copy, so a GPU receives half the bytes and does the arithmetic.
+``to_device`` dequantises after the copy, so a GPU receives half the bytes and does the arithmetic
+(``feats_flip`` likewise, with ``feat_flip_scales``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +47,17 @@ from stages.lift.joints import ROOT_JOINT, as_h36m17, normalise_screen_coordinat
 from cache.readers import TensorstoreReader, available_memory_bytes
 
 MM_PER_M = 1000.0
+# map set -> (its batch key, the batch key of its int8 scales)
+MAP_SETS = {"feat": ("feats", "feat_scales"), "feat_flip": ("feats_flip", "feat_flip_scales")}
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One batch's positions and the map sets to read (``MAP_SETS``); a plain position array means
+    ``("feat",)``."""
+
+    positions: np.ndarray
+    maps: tuple[str, ...] = ("feat",)
 
 
 @dataclass
@@ -183,6 +202,24 @@ class FrameBatchSampler(Sampler[np.ndarray]):
         return self.full_length() - self.skip_batches
 
 
+class FlipReadingSampler(Sampler[BatchRequest]):
+    """A ``FrameBatchSampler``'s batches as ``BatchRequest``s that read ``feat_flip`` for exactly the
+    batches the training loop mirrors (``flips(epoch, batch_in_epoch)``, the loop's own deterministic
+    decision), so a mirrored batch reads only the mirrored crops' maps. Epochs, skipped batches and
+    DDP parts stay the wrapped sampler's."""
+
+    def __init__(self, sampler: FrameBatchSampler, flips: Callable[[int, int], bool]):
+        self.sampler, self.flips = sampler, flips
+
+    def __iter__(self) -> Iterator[BatchRequest]:
+        for index, part in enumerate(self.sampler, start=self.sampler.skip_batches):
+            flipped = self.flips(self.sampler.epoch, index)
+            yield BatchRequest(part, ("feat_flip",) if flipped else ("feat",))
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
 class CacheBatchDataset(Dataset):
     """Map-style dataset whose items are whole batches: ``dataset[positions] -> batch dict``.
 
@@ -195,11 +232,14 @@ class CacheBatchDataset(Dataset):
         reader: ``cache.readers`` kind for the lazy path.
         verify: check each chunk's crc32c the first time it is read (the mmap reader).
         dequantize: int8 stores only: dequantise in the loader (True) or in ``to_device`` (False).
+        flip_maps: also open ``feat_flip/<l>`` (the store must have complete flip maps), so batches
+            may ask for them (``BatchRequest``); in memory they are held too.
     """
 
     def __init__(self, store_path: Path, frames: np.ndarray, level_names: Sequence[str], *,
                  read_maps: bool = True, in_memory: bool = False, reader: str = "auto",
-                 memory_fraction: float = 0.8, verify: bool = True, dequantize: bool = True):
+                 memory_fraction: float = 0.8, verify: bool = True, dequantize: bool = True,
+                 flip_maps: bool = False):
         self.store_path = Path(store_path)
         store = FeatureStore.open(self.store_path)
         self.inputs = lift_inputs(store, frames)
@@ -211,69 +251,106 @@ class CacheBatchDataset(Dataset):
         self.readers = [store.reader(n, reader, verify=verify) for n in self.level_names]
         self.scale_readers = [store.reader(n, reader, verify=verify, scales=True)
                               for n in self.level_names] if self.quantized else []
+        if flip_maps and self.level_names and not store.has_flip_features():
+            raise StoreError(f"{self.store_path}: no complete feat_flip maps; add them with `capf extract --flip`")
+        self.has_flip_maps = bool(flip_maps and self.level_names)
+        self.flip_readers = [store.reader(n, reader, verify=verify, flip=True)
+                             for n in self.level_names] if self.has_flip_maps else []
+        self.flip_scale_readers = [store.reader(n, reader, verify=verify, scales=True, flip=True)
+                                   for n in self.level_names] if self.has_flip_maps and self.quantized else []
         self.memory: list[np.ndarray] | None = None
         self.scale_memory: list[np.ndarray] | None = None
+        self.flip_memory: list[np.ndarray] | None = None
+        self.flip_scale_memory: list[np.ndarray] | None = None
         if in_memory and self.level_names:
-            self.memory, self.scale_memory = self._load_into_memory(store.spec.shard_frames, memory_fraction)
+            self._check_memory(memory_fraction)
+            block = store.spec.shard_frames
+            self.memory, self.scale_memory = self._load_into_memory(self.readers, self.scale_readers, block)
+            if self.has_flip_maps:
+                self.flip_memory, self.flip_scale_memory = self._load_into_memory(
+                    self.flip_readers, self.flip_scale_readers, block)
 
     def memory_bytes(self) -> int:
         """RAM that ``in_memory=True`` needs for the feature maps (codes and scales of an int8 store)."""
         per_frame = sum(int(np.prod(s)) * np.dtype(self.code_dtype).itemsize for s in self.level_shapes)
         if self.quantized:
             per_frame += sum(s[0] * 2 * 4 for s in self.level_shapes)
-        return len(self.inputs.frames) * per_frame
+        return len(self.inputs.frames) * per_frame * (2 if self.has_flip_maps else 1)
 
-    def _load_into_memory(self, block: int, fraction: float) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    def _check_memory(self, fraction: float) -> None:
         need, have = self.memory_bytes(), available_memory_bytes()
         if need > fraction * have:
             raise StoreError(f"{self.store_path}: holding {len(self.inputs.frames)} frames in RAM needs "
                              f"{need / 2**30:.1f} GiB but only {have / 2**30:.1f} GiB is available; "
                              "set train.in_memory=False (lazy reads)")
+
+    def _load_into_memory(self, readers: list, scale_readers: list,
+                          block: int) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
         frames = self.inputs.frames
         memory = [np.empty((len(frames), *shape), dtype=self.code_dtype) for shape in self.level_shapes]
         scales = [np.empty((len(frames), shape[0], 2), dtype=np.float32) for shape in self.level_shapes]
         for start in range(0, len(frames), block):
-            for reader, array in zip(self.readers, memory):
+            for reader, array in zip(readers, memory):
                 reader.read(frames[start:start + block], out=array[start:start + block])
-            for reader, array in zip(self.scale_readers, scales):
+            for reader, array in zip(scale_readers, scales):
                 reader.read(frames[start:start + block], out=array[start:start + block])
         return memory, (scales if self.quantized else None)
 
     def __len__(self) -> int:
         return len(self.inputs.frames)
 
-    def __getitem__(self, positions) -> dict:
-        pos = np.asarray(positions, dtype=np.int64)
+    def __getitem__(self, request: np.ndarray | BatchRequest) -> dict:
+        if isinstance(request, BatchRequest):
+            pos, map_sets = np.asarray(request.positions, dtype=np.int64), request.maps
+        else:
+            pos, map_sets = np.asarray(request, dtype=np.int64), ("feat",)
         frames = self.inputs.frames[pos]
         batch = {"pos": torch.from_numpy(pos), "frame": torch.from_numpy(frames),
                  "pose2d": torch.from_numpy(self.inputs.pose2d[pos]),
                  "ref_px": torch.from_numpy(self.inputs.ref_px[pos])}
         if self.inputs.target_m is not None:
             batch["target"] = torch.from_numpy(self.inputs.target_m[pos])
+        batch["feats"] = []  # a batch that reads only the flip maps still has (empty) plain ones
+        for map_set in map_sets:
+            feats_key, scales_key = MAP_SETS[map_set]
+            batch[feats_key], scales = self._read_maps(map_set, pos, frames)
+            if scales:
+                batch[scales_key] = scales
+        return batch
+
+    def _read_maps(self, map_set: str, pos: np.ndarray, frames: np.ndarray) -> tuple[list[torch.Tensor],
+                                                                                   list[torch.Tensor]]:
+        """One map set's L levels of a batch (B, C_l, H_l, W_l), and an int8 store's scales when they
+        are left for ``to_device``."""
+        if map_set == "feat_flip":
+            if self.level_names and not self.has_flip_maps:
+                raise StoreError(f"{self.store_path}: this dataset was opened without its feat_flip maps")
+            readers, scale_readers = self.flip_readers, self.flip_scale_readers
+            memory, scale_memory = self.flip_memory, self.flip_scale_memory
+        else:
+            readers, scale_readers, memory, scale_memory = (self.readers, self.scale_readers, self.memory,
+                                                            self.scale_memory)
         feats, scales = [], []
         for i, shape in enumerate(self.level_shapes):
             # numpy allocates large buffers on transparent huge pages: ~4x faster to fill than
             # torch.empty's 4 KiB pages (measured); the tensor shares the buffer.
             out = np.empty((len(pos), *shape), dtype=self.code_dtype)
-            if self.memory is not None:
-                np.take(self.memory[i], pos, axis=0, out=out, mode="clip")  # "raise" would buffer
+            if memory is not None:
+                np.take(memory[i], pos, axis=0, out=out, mode="clip")  # "raise" would buffer
             else:
-                self.readers[i].read(frames, out=out)
+                readers[i].read(frames, out=out)
             if self.quantized:
                 scale = np.empty((len(pos), shape[0], 2), dtype=np.float32)
-                if self.scale_memory is not None:
-                    np.take(self.scale_memory[i], pos, axis=0, out=scale, mode="clip")
+                if scale_memory is not None:
+                    np.take(scale_memory[i], pos, axis=0, out=scale, mode="clip")
                 else:
-                    self.scale_readers[i].read(frames, out=scale)
+                    scale_readers[i].read(frames, out=scale)
                 if self.dequantize:
                     out = dequantize_uint8(out, scale)
                 else:
                     scales.append(torch.from_numpy(scale))
             feats.append(torch.from_numpy(out))
-        batch["feats"] = feats
-        if scales:
-            batch["feat_scales"] = scales
-        return batch
+        return feats, scales
 
 
 def _identity(batch: dict) -> dict:
@@ -308,7 +385,7 @@ def make_loader(dataset: CacheBatchDataset, sampler: FrameBatchSampler | Sequenc
 
 
 def to_device(batch: dict, device: torch.device) -> dict:
-    """Move a batch's tensors and lists of tensors (``feats``, ``joint_feats``, ``feat_scales``) to
+    """Move a batch's tensors and lists of tensors (``feats``, ``feats_flip``, ``joint_feats``, scales) to
     ``device`` (non-blocking from pinned memory); uint8 codes of an int8 store are dequantised there,
     after the copy."""
     moved = {}
@@ -317,6 +394,8 @@ def to_device(batch: dict, device: torch.device) -> dict:
             moved[key] = value.to(device, non_blocking=True)
         elif isinstance(value, (list, tuple)):
             moved[key] = [v.to(device, non_blocking=True) for v in value]
-    if "feat_scales" in moved:
-        moved["feats"] = [dequantize_torch(codes, scale) for codes, scale in zip(moved["feats"], moved.pop("feat_scales"))]
+    for feats_key, scales_key in MAP_SETS.values():
+        if scales_key in moved:
+            moved[feats_key] = [dequantize_torch(codes, scale)
+                                for codes, scale in zip(moved[feats_key], moved.pop(scales_key))]
     return moved

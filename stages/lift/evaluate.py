@@ -24,7 +24,8 @@ from torch import nn
 from cache.store import FeatureStore
 from stages.distributed import Ranks
 from stages.lift.augment import FlipGeometry, flip_back, flip_batch
-from stages.lift.dataset import MM_PER_M, CacheBatchDataset, FrameBatchSampler, make_loader, select_frames, to_device
+from stages.lift.dataset import (MM_PER_M, BatchRequest, CacheBatchDataset, FrameBatchSampler, make_loader,
+                                 select_frames, to_device)
 from stages.lift.metrics import evaluate_3dhp, evaluate_h36m, mpjpe, p_mpjpe, per_video_errors, root_relative
 from stages.lift.report import write_report
 from stages.lift.runtime import autocast, forward_batch
@@ -38,7 +39,8 @@ def predict(model: nn.Module, loader, *, device: torch.device, flip_test: bool, 
             geometry: FlipGeometry | None = None, num_items: int | None = None) -> np.ndarray:
     """Predictions ``(N, J, 3)`` float32 (the model's units) in dataset order.
 
-    Flip test: the mean of the prediction and the mirrored-back prediction of the mirrored batch.
+    Flip test: the mean of the prediction and the mirrored-back prediction of the mirrored batch
+    (whose maps are the batch's ``feats_flip`` when the loader read them, else the mirrored maps).
     """
     was_training = model.training
     model.eval()
@@ -95,17 +97,23 @@ class EvalResult:
 def evaluate(model: nn.Module, dataset: CacheBatchDataset, *, device: torch.device, batch_size: int = 512,
              workers: int | str = "auto", flip_test: bool = True, amp: str | None = None, dataset_type: str = "h36m",
              out_dir: Path | None = None, title: str = "", extra: dict | None = None,
-             ranks: Ranks | None = None) -> EvalResult:
+             ranks: Ranks | None = None, flip_features: str = "mirrored") -> EvalResult:
     """Predict every frame of ``dataset`` with ``model`` (the bare lifter, not DDP), compute the
     metrics and (with ``out_dir``, on rank 0) write the report: metrics.json (``extra`` merged in),
-    table.md, per_joint_error.png, skeletons.png."""
+    table.md, per_joint_error.png, skeletons.png.
+
+    ``flip_features="extracted"`` (resolved, ``augment.resolve_flip_features``; the dataset opened
+    with its flip maps): the flip test's mirrored pass reads the store's ``feat_flip`` maps, so each
+    batch reads both map sets; ``"mirrored"`` mirrors the unflipped maps."""
     ranks = ranks or Ranks.current()
     if dataset.inputs.target_m is None:
         raise ValueError(f"{dataset.store_path} has no gt3d: nothing to evaluate against")
     batches = FrameBatchSampler(len(dataset), batch_size, shuffle=False).batches()[ranks.rank::ranks.world]
     pred_m = np.zeros(dataset.inputs.target_m.shape, dtype=np.float32)  # (N, J, 3)
+    extracted = flip_test and flip_features == "extracted" and getattr(dataset, "has_flip_maps", False)
     if batches:
-        loader = make_loader(dataset, batches, workers=workers, pin_memory=device.type == "cuda")
+        requests = [BatchRequest(b, ("feat", "feat_flip")) for b in batches] if extracted else batches
+        loader = make_loader(dataset, requests, workers=workers, pin_memory=device.type == "cuda")
         pred_m = predict(model, loader, device=device, flip_test=flip_test, amp=amp, num_items=len(dataset))
     pred_m = ranks.sum_array(pred_m)
     pred_mm, gt_mm = pred_m * MM_PER_M, dataset.inputs.target_m * MM_PER_M
@@ -113,6 +121,7 @@ def evaluate(model: nn.Module, dataset: CacheBatchDataset, *, device: torch.devi
     if ranks.main:
         metrics = compute_metrics(pred_mm, gt_mm, dataset.inputs.labels, dataset_type)
         metrics["flip_test"] = flip_test
+        metrics["flip_features"] = ("extracted" if extracted else "mirrored") if flip_test else None
         metrics.update(extra or {})
         if out_dir is not None:
             written = write_report(metrics, Path(out_dir), pred_mm=pred_mm, gt_mm=gt_mm, title=title)
@@ -127,6 +136,7 @@ def evaluate_checkpoint(cfg: dict, checkpoint: Path, store_path: Path, *, out_di
     ``cfg`` is completed from the base (``lift_settings``); the model is rebuilt from it and the
     store's levels, and the checkpoint's weights must fit it."""
     from stages.distributed import resolve_device
+    from stages.lift.augment import resolve_flip_features
     from stages.lift.build import build_lifter, geometry_from_store
     from stages.lift.checkpoints import load_checkpoint_file, load_weights
     from stages.lift.runtime import resolve_amp
@@ -136,15 +146,18 @@ def evaluate_checkpoint(cfg: dict, checkpoint: Path, store_path: Path, *, out_di
     tcfg, ecfg = cfg["train"], cfg["eval"]
     store = FeatureStore.open(store_path)
     geometry = geometry_from_store(cfg, store)
+    flip_test = bool(ecfg["flip_test"] if flip_test is None else flip_test)
+    flip_features = resolve_flip_features(ecfg["flip_features"], store, "eval.flip_features")
     model = build_lifter(cfg, geometry)
     load_weights(model, load_checkpoint_file(Path(checkpoint)), Path(checkpoint))
     torch_device = resolve_device(device)
     model.to(torch_device)
     frames = select_frames(store, cfg["data"]["test_subjects"])
-    dataset = lift_dataset(model, store.path, frames, geometry.names, train_cfg=tcfg, data_cfg=cfg["data"])
+    dataset = lift_dataset(model, store.path, frames, geometry.names, train_cfg=tcfg, data_cfg=cfg["data"],
+                           flip_features=flip_features if flip_test else "mirrored")
     return evaluate(model, dataset, device=torch_device, batch_size=int(batch_size or ecfg["batch_size"]),
                     workers=workers if workers is not None else tcfg["workers"],
-                    flip_test=bool(ecfg["flip_test"] if flip_test is None else flip_test),
+                    flip_test=flip_test, flip_features=flip_features,
                     amp=resolve_amp(tcfg["amp"], torch_device), dataset_type=evaluation_protocol(cfg, store),
                     out_dir=out_dir, title=title,
                     extra={"checkpoint": str(checkpoint), "config": title, "store": str(store.path)})

@@ -142,10 +142,13 @@ def check_store_for(cfg: dict, store: FeatureStore, level_names: Sequence[str]) 
 
 def lift_dataset(model: torch.nn.Module, store_path: Path, frames: np.ndarray, level_names: Sequence[str], *,
                  train_cfg: dict, data_cfg: dict, memory_fraction: float = 0.8,
-                 dequantize: bool = True) -> CacheBatchDataset | SequenceDataset:
+                 dequantize: bool = True, flip_features: str = "mirrored") -> CacheBatchDataset | SequenceDataset:
     """The dataset a lifter reads: temporal windows from the joint features for a
     :class:`~stages.lift.temporal.TemporalPoseFormer`, single frames with their maps otherwise.
-    ``train_cfg``/``data_cfg``: sections completed by ``lift_settings`` (configs/lift/capf_base.py)."""
+    ``train_cfg``/``data_cfg``: sections completed by ``lift_settings`` (configs/lift/capf_base.py).
+    ``flip_features``: the resolved setting (``stages.lift.augment.resolve_flip_features``);
+    ``"extracted"`` opens the store's ``feat_flip`` maps too. Temporal lifters ignore it: their
+    windows hold joint features, mirrored as before (``augment.flip_joint_features``)."""
     core = getattr(model, "module", model)  # DDP wraps the lifter
     if isinstance(core, TemporalPoseFormer):
         return SequenceDataset(store_path, frames, level_names, window_frames=core.frames,
@@ -155,4 +158,5 @@ def lift_dataset(model: torch.nn.Module, store_path: Path, frames: np.ndarray, l
                                memory_fraction=memory_fraction)
     return CacheBatchDataset(store_path, frames, level_names, read_maps=core.context != "none",
                              in_memory=bool(train_cfg["in_memory"]), reader=train_cfg["reader"],
-                             memory_fraction=memory_fraction, dequantize=dequantize)
+                             memory_fraction=memory_fraction, dequantize=dequantize,
+                             flip_maps=flip_features == "extracted")

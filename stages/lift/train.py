@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import random
+from functools import partial
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,13 +27,14 @@ import torch
 
 from cache.store import FeatureStore
 from stages.distributed import Ranks
-from stages.lift.augment import FlipGeometry
+from stages.lift.augment import FlipGeometry, flips_batch, resolve_flip_features
 from stages.lift.build import build_lifter, geometry_from_store, model_kwargs
 from stages.lift.checkpoints import (ResumeError, find_resume_checkpoint, load_checkpoint_file, new_run_dir,
                                      rng_state, save_checkpoint, save_resumable, set_rng_state,
                                      write_run_files)
 from stages.lift.cost import count_params
-from stages.lift.dataset import FrameBatchSampler, auto_workers, make_loader, select_frames, to_device
+from stages.lift.dataset import (FlipReadingSampler, FrameBatchSampler, auto_workers, make_loader, select_frames,
+                                 to_device)
 from stages.lift.evaluate import evaluate, evaluation_protocol
 from stages.lift.run_log import RunLog
 from stages.lift.runtime import build_optimizer, resolve_amp, train_step
@@ -76,10 +78,6 @@ class _Progress:
     best_epoch: int | None = None
 
 
-def _flip_this_batch(seed: int, epoch: int, batch: int, prob: float) -> bool:
-    return bool(np.random.default_rng([seed, 1, epoch, batch]).random() < prob)
-
-
 def train(request: TrainRequest) -> TrainResult:
     """Train (or resume) one run; returns where everything was written (the same on every rank)."""
     cfg = lift_settings(request.cfg)
@@ -92,6 +90,8 @@ def train(request: TrainRequest) -> TrainResult:
     store = FeatureStore.open(request.store_path)
     geometry = geometry_from_store(cfg, store, need_targets=True)
     check_store_for(cfg, store, geometry.names)
+    flip_features = {"train": resolve_flip_features(tcfg["flip_features"], store, "train.flip_features"),
+                     "val": resolve_flip_features(ecfg["flip_features"], store, "eval.flip_features")}
     train_frames = select_frames(store, cfg["data"]["train_subjects"])
     val_frames = select_frames(store, cfg["data"]["test_subjects"])
     checkpoint = None
@@ -130,7 +130,8 @@ def train(request: TrainRequest) -> TrainResult:
 
     datasets = {name: lift_dataset(core, store.path, frames, geometry.names, train_cfg=tcfg, data_cfg=cfg["data"],
                                    memory_fraction=0.8 / ranks.local_world,  # every rank holds a copy
-                                   dequantize=device.type != "cuda")  # int8: on the GPU after the copy
+                                   dequantize=device.type != "cuda",  # int8: on the GPU after the copy
+                                   flip_features=flip_features[name])
                 for name, frames in (("train", train_frames), ("val", val_frames))}
     sampler = FrameBatchSampler(len(datasets["train"]), int(tcfg["batch_size"]), shuffle=True, seed=seed,
                                 rank=ranks.rank, world_size=ranks.world,
@@ -141,7 +142,8 @@ def train(request: TrainRequest) -> TrainResult:
     log = RunLog(run_dir, enabled=ranks.main)
     log.line(f"{'resume from ' + str(request.resume) if checkpoint else 'start'}: {len(train_frames)} train / "
              f"{len(val_frames)} val frames, {count_params(core):,} params, device {device}, amp {amp}, "
-             f"{ranks.world} process(es), store {store.path}")
+             f"{ranks.world} process(es), flip features {flip_features['train']} / {flip_features['val']} "
+             f"(train / flip test), store {store.path}")
 
     def save(name: str) -> Path:
         rng_ranks = ranks.gather(rng_state()) if ranks.world > 1 else None  # collective: every rank calls save
@@ -157,6 +159,7 @@ def train(request: TrainRequest) -> TrainResult:
     def validate(out_dir: Path | None = None, extra: dict | None = None) -> dict:
         return evaluate(core, datasets["val"], device=device, batch_size=int(ecfg["batch_size"]), workers=workers,
                         flip_test=bool(ecfg["flip_test"]), amp=amp, dataset_type=evaluation_protocol(cfg, store),
+                        flip_features=flip_features["val"],
                         out_dir=out_dir, title=request.config_name, extra=extra, ranks=ranks).metrics
 
     last_path = None
@@ -165,8 +168,8 @@ def train(request: TrainRequest) -> TrainResult:
         if stop:
             break
         sampler.set_epoch(epoch, skip_batches=progress.batch_in_epoch)
-        loader = make_loader(datasets["train"], sampler, workers=workers, pin_memory=device.type == "cuda",
-                             seed=seed * 100_003 + epoch)
+        loader = make_loader(datasets["train"], _reading_sampler(sampler, datasets["train"], tcfg), workers=workers,
+                             pin_memory=device.type == "cuda", seed=seed * 100_003 + epoch)
         stop = _train_epoch(model, loader, sampler, optimizer, scaler, amp, device, progress, epoch, tcfg,
                             flip_geometry, log, request, epochs, ranks)
         if progress.batch_in_epoch < sampler.full_length():  # stopped mid-epoch by --max-iters
@@ -204,6 +207,19 @@ def train(request: TrainRequest) -> TrainResult:
     return TrainResult(run_dir, last_path, best_path, progress.epoch, progress.iteration, best, metrics)
 
 
+def _flips(tcfg: dict, epoch: int, batch: int) -> bool:
+    """Whether the training loop mirrors this batch (flip_aug with p = flip_prob, from seed/epoch/batch)."""
+    return bool(tcfg["flip_aug"]) and flips_batch(int(tcfg["seed"]), epoch, batch, float(tcfg["flip_prob"]))
+
+
+def _reading_sampler(sampler: FrameBatchSampler, dataset, tcfg: dict):
+    """The loader's sampler: with extracted flip maps, one that asks for ``feat_flip`` exactly on
+    the batches ``_flips`` mirrors (decided before the read, so each batch reads one map set)."""
+    if not getattr(dataset, "has_flip_maps", False):
+        return sampler
+    return FlipReadingSampler(sampler, partial(_flips, tcfg))
+
+
 def _train_epoch(model, loader, sampler, optimizer, scaler, amp, device, progress: _Progress, epoch: int,
                  tcfg: dict, flip_geometry: FlipGeometry, log: RunLog, request: TrainRequest,
                  epochs: int, ranks: Ranks) -> bool:
@@ -224,7 +240,7 @@ def _train_epoch(model, loader, sampler, optimizer, scaler, amp, device, progres
         data_s += time.perf_counter() - tick
         if batch is None:
             break
-        flip = tcfg["flip_aug"] and _flip_this_batch(seed, epoch, progress.batch_in_epoch, float(tcfg["flip_prob"]))
+        flip = _flips(tcfg, epoch, progress.batch_in_epoch)
         loss_sum += train_step(model, to_device(batch, device), optimizer, scaler, amp, device,
                                flip=flip_geometry if flip else None,
                                weight=sampler.loss_weight(progress.batch_in_epoch))
