@@ -139,3 +139,24 @@ def test_extracted_on_a_store_without_flip_maps_exits_with_one_line(stores, tmp_
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "capf extract --flip" in lines[0] and str(stores["plain"]) in lines[0], result.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_int8_flip_codes_are_dequantised_after_the_copy(tmp_path):
+    """An int8 store's flip maps travel as codes + scales like the others and are dequantised in
+    ``to_device`` (the GPU path), to what the loader's own dequantisation gives."""
+    from stages.lift.dataset import to_device
+
+    store = make_store(tmp_path / "int8.zarr", num_frames=16, shard_frames=8, feature_dtype="int8")
+    add_flip_maps(store.path, lambda name, maps: -2.0 * maps + 1.0)
+    frames = select_frames(FeatureStore.open(store.path), None)
+    request = BatchRequest(np.array([0, 3, 9]), ("feat", "feat_flip"))
+    codes = CacheBatchDataset(store.path, frames, ["0", "1"], flip_maps=True, dequantize=False)[request]
+    assert codes["feats_flip"][0].dtype == torch.uint8 and len(codes["feat_flip_scales"]) == 2
+    moved = to_device(codes, torch.device("cpu"))
+    loaded = CacheBatchDataset(store.path, frames, ["0", "1"], flip_maps=True, dequantize=True)[request]
+    for level in range(2):
+        torch.testing.assert_close(moved["feats_flip"][level].float(), loaded["feats_flip"][level].float())
+        torch.testing.assert_close(moved["feats"][level].float(), loaded["feats"][level].float())
+        # the flip maps are -2x + 1 of the maps: another set was read
+        assert not torch.allclose(moved["feats_flip"][level].float(), moved["feats"][level].float())
+    assert "feat_flip_scales" not in moved
