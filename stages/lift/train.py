@@ -241,6 +241,8 @@ def _train_epoch(model, loader, sampler, optimizer, scaler, amp, device, progres
         if batch is None:
             break
         flip = _flips(tcfg, epoch, progress.batch_in_epoch)
+        if flip and getattr(loader.dataset, "has_flip_maps", False) and "feats_flip" not in batch:
+            raise RuntimeError("a mirrored batch arrived without its feat_flip maps (sampler and loop disagree)")
         loss_sum += train_step(model, to_device(batch, device), optimizer, scaler, amp, device,
                                flip=flip_geometry if flip else None,
                                weight=sampler.loss_weight(progress.batch_in_epoch))

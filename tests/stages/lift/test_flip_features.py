@@ -160,3 +160,17 @@ def test_int8_flip_codes_are_dequantised_after_the_copy(tmp_path):
         # the flip maps are -2x + 1 of the maps: another set was read
         assert not torch.allclose(moved["feats_flip"][level].float(), moved["feats"][level].float())
     assert "feat_flip_scales" not in moved
+
+
+def test_a_resumed_extracted_run_reads_the_same_flip_maps(stores, tmp_path):
+    """Stopped mid-epoch and resumed, the sampler asks for feat_flip on the very batches the loop
+    mirrors (the loop checks it) and the run ends with the uninterrupted run's weights."""
+    cfg = tiny_config(train=dict(epochs=2, flip_features="extracted"), eval=dict(after_train=False, flip_test=False))
+    whole = train(TrainRequest(cfg=cfg, store_path=stores["poisoned"], work_root=tmp_path / "a", progress=False))
+    stopped = train(TrainRequest(cfg=cfg, store_path=stores["poisoned"], work_root=tmp_path / "b", max_iters=6,
+                                 progress=False))
+    resumed = train(TrainRequest(cfg=cfg, store_path=stores["poisoned"], work_root=tmp_path / "b",
+                                 resume=stopped.run_dir, progress=False))
+    assert resumed.iterations == whole.iterations == 8
+    load = lambda path: torch.load(path, weights_only=False)["state_dict"]  # noqa: E731
+    assert _same(load(whole.last_checkpoint), load(resumed.last_checkpoint))
