@@ -150,3 +150,27 @@ def test_int8_store_gets_flip_codes_and_scales(h36m_root, tmp_path):
         assert store.read(f"feat_flip/{level.name}").dtype == np.uint8
         assert store.read(f"feat_flip_scale/{level.name}").shape == store.read(f"feat_scale/{level.name}").shape
     assert "flip features: yes" in cli("cache", "verify", str(path)).output
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_write_the_flip_maps_of_one_process(h36m_root, tmp_path):
+    """torchrun ranks share the flip pass's shards as they share the first pass's: the store equals
+    one process's, flip maps included."""
+    import os
+
+    from tests.pipeline.test_distributed_extract import extract_command
+
+    data = make_h36m_copy(h36m_root, tmp_path / "data", repeats=2)  # 8 frames, 4 shards
+    config = write_config(tmp_path / "extract.py", slim_extract_config(
+        shard_frames=2, runtime={"batch_size": 1, "num_workers": 0}))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for nproc in (2, 1):
+        run = subprocess.run([*extract_command(config, data, tmp_path / str(nproc), nproc), "--flip"],
+                             cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr[-2000:]
+    (two,), (one,) = (tmp_path / "2").glob("*.zarr"), (tmp_path / "1").glob("*.zarr")
+    two_store, one_store = FeatureStore.open(two), FeatureStore.open(one)
+    assert two_store.has_flip_features() and one_store.has_flip_features()
+    for level in one_store.levels:
+        for name in (f"feat/{level.name}", f"feat_flip/{level.name}"):
+            assert np.array_equal(two_store.read(name), one_store.read(name)), name
