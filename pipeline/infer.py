@@ -88,10 +88,10 @@ class InferResult:
 def demo_models(demo_dir: Path) -> tuple[Path, Path]:
     """(lift checkpoint, detector checkpoint) of `make demo` in ``demo_dir``, running its steps first
     where their outputs are missing (each step is skipped when done)."""
-    from pipeline.demo import DemoSettings, run_demo
+    from pipeline.demo import DemoSettings, demo_world, run_demo
     from stages.detector.training import trained_detector
 
-    settings = DemoSettings(work_dir=Path(demo_dir))
+    settings = DemoSettings(world=demo_world(demo_dir), work_dir=Path(demo_dir))
     summary_path = settings.work_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     run_dir = summary.get("step3_full", {}).get("run_dir")
@@ -105,13 +105,14 @@ def demo_models(demo_dir: Path) -> tuple[Path, Path]:
 
 def demo_clip(demo_dir: Path) -> Path:
     """The default input: a synthetic test clip (S9 walking, one camera) with its ground truth and
-    annotated person boxes."""
+    annotated person boxes, in the world (look) of the demo's data."""
+    from pipeline.demo import demo_world
     from stages.synth.clip import annotated_boxes_path, ground_truth_path, write_synthetic_clip
 
     name = f"{DEMO_CLIP['subject']}_{DEMO_CLIP['action']}.{DEMO_CLIP['camera_id']}"
     video = Path(demo_dir) / "infer_clip" / f"{name}.mp4"
     if not all(p.is_file() for p in (video, ground_truth_path(video), annotated_boxes_path(video))):
-        clip = write_synthetic_clip(video, **DEMO_CLIP, progress=True)
+        clip = write_synthetic_clip(video, **DEMO_CLIP, progress=True, look=demo_world(demo_dir))
         click.echo(f"[infer] synthetic clip: {clip.video} ({clip.num_frames} frames, ground truth {clip.ground_truth})")
     return video
 
