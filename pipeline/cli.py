@@ -77,7 +77,7 @@ def synth(out: Path, train_frames: int, test_frames: int, seed: int, image_size:
         from stages.synth.mpi3dhp import describe, write_synthetic_3dhp
 
         meta = write_synthetic_3dhp(out, n_train=train_frames, n_test=test_frames, seed=seed, image_scale=image_scale,
-                                    workers=workers)
+                                    workers=workers, look=look)
         return click.echo(describe(meta, out))
 
     width, height = (int(v) for v in image_size.lower().split("x"))

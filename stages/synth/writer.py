@@ -278,7 +278,7 @@ def _prepare_out_dir(out_dir: Path, params: dict) -> None:
     signature.write_text(GENERATOR_VERSION + "\n")
 
 
-def _with_look(params: dict | None) -> dict | None:
+def params_with_look(params: dict | None) -> dict | None:
     """A meta's parameters with its look; one written before looks existed is the ``limbs`` look
     (its images are byte-identical to that look's), so an existing dataset stays a cache hit."""
     return None if params is None else {"look": "limbs", **params}
@@ -286,7 +286,7 @@ def _with_look(params: dict | None) -> dict | None:
 
 def dataset_look(meta: dict) -> str:
     """The look of a synthetic dataset from its ``meta.json`` (``limbs`` before looks existed)."""
-    return _with_look(meta["params"])["look"]
+    return params_with_look(meta["params"])["look"]
 
 
 def write_synthetic_h36m(out_dir: Path, *, n_train: int, n_test: int, seed: int = 0,
@@ -315,7 +315,7 @@ def write_synthetic_h36m(out_dir: Path, *, n_train: int, n_test: int, seed: int 
     meta_path = out_dir / "meta.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        if _with_look(meta.get("params")) == params:
+        if params_with_look(meta.get("params")) == params:
             return meta
     _prepare_out_dir(out_dir, params)
     started = time.perf_counter()
