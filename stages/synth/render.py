@@ -296,8 +296,9 @@ def draw_capsules(image: np.ndarray, capsules: list[Capsule], focal_px: np.ndarr
 def render_background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     """A random background (H, W, 3) float32 BGR in [0, 255]: gradient, smooth noise, shapes.
 
-    Colours are partly desaturated so the saturated limb colours stay the most salient things in
-    the image without being the only ones.
+    Colours are partly desaturated so the saturated limb colours of the ``limbs`` look stay the most
+    salient things in the image without being the only ones (the ``clothing`` look is duller, as
+    clothes are, and stands out by shape and shading more than by colour).
     """
     saturation = rng.uniform(0.2, 0.9)
 
