@@ -44,12 +44,12 @@ def default_work_dir(world: str) -> Path:
     return Path("work_dirs/demo") if world == DEFAULT_WORLD else Path(f"work_dirs/demo_{world}")
 
 
-def demo_world(work_dir: Path) -> str:
-    """The world of the demo data in ``work_dir`` (the default world where there is none yet)."""
+def demo_world(work_dir: Path, default: str | None = DEFAULT_WORLD) -> str | None:
+    """The world of the demo data in ``work_dir`` (``default`` where there is none yet)."""
     from stages.synth.writer import dataset_look
 
     meta = Path(work_dir) / "synth_h36m" / "meta.json"
-    return dataset_look(json.loads(meta.read_text())) if meta.is_file() else DEFAULT_WORLD
+    return dataset_look(json.loads(meta.read_text())) if meta.is_file() else default
 
 
 @dataclass
@@ -63,6 +63,7 @@ class DemoSettings:
     detector_epochs: int | None = None  # the detector config's own (12)
     lift_epochs: int | None = None  # the model configs' own
     models: dict[str, str] = field(default_factory=lambda: dict(MODEL_CONFIGS))
+    flip: bool = True  # also extract the detector's maps of the mirrored crops (flip_features='auto' reads them)
 
     def __post_init__(self) -> None:
         if self.work_dir is None:
@@ -93,8 +94,11 @@ def _plot(summary: dict, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-def prepare_demo_cache(settings: DemoSettings) -> DemoCache:
-    """Synthetic data -> trained detector -> feature store, each step a cache hit when done."""
+def prepare_demo_cache(settings: DemoSettings, dataset_overrides: dict | None = None) -> DemoCache:
+    """Synthetic data -> trained detector -> feature store, each step a cache hit when done.
+
+    ``dataset_overrides`` change the extract config's frame source (the authors' crop of a study):
+    another store of the same frames under its own key, by the same detector."""
     from cache.store import FeatureStore
     from pipeline.config import load_config
     from stages.detector.training import train_detector
@@ -103,8 +107,8 @@ def prepare_demo_cache(settings: DemoSettings) -> DemoCache:
 
     work = settings.work_dir
     data_root = work / "synth_h36m"
-    found = demo_world(work)
-    if found != settings.world:  # its detector and store belong to the other world's data
+    found = demo_world(work, default=None)
+    if found not in (None, settings.world):  # its detector and store belong to the other world's data
         raise click.ClickException(f"{work} holds the demo of the {found!r} world; pass --world {found}, or "
                                    f"another --work-dir for the {settings.world!r} world")
     meta = write_synthetic_h36m(data_root, n_train=settings.train_frames, n_test=settings.test_frames,
@@ -119,9 +123,10 @@ def prepare_demo_cache(settings: DemoSettings) -> DemoCache:
 
     extract_cfg = load_config(EXTRACT_CONFIG)
     extract_cfg["detector"]["checkpoint_sha256"] = detector.sha256
+    extract_cfg["dataset"].update(dataset_overrides or {})
     extraction = run_extraction(ExtractRequest(config=extract_cfg, data_root=data_root,
                                                cache_dir=settings.cache_dir or work / "cache",
-                                               checkpoint=detector.checkpoint))
+                                               checkpoint=detector.checkpoint, flip=settings.flip))
     echo("extract", extraction.summary())
     return DemoCache(extraction.path, FeatureStore.open(extraction.path).key, detector.pck)
 

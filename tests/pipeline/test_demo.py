@@ -57,6 +57,15 @@ def test_each_world_has_its_own_work_dir_and_a_demo_never_mixes_worlds(tmp_path,
     assert json.loads((data / "meta.json").read_text())["look"] == "limbs"  # its data untouched
 
 
+def test_a_fresh_work_dir_belongs_to_no_world_yet(tmp_path):
+    """An empty work dir is no world's (the clothing demo's first run must not be refused as 'limbs');
+    infer's fallback still asks for the default world."""
+    from pipeline.demo import demo_world
+
+    assert demo_world(tmp_path, default=None) is None
+    assert demo_world(tmp_path) == "limbs"
+
+
 def test_synth_look_option(tmp_path):
     result = CliRunner().invoke(main, ["synth", "--out", str(tmp_path / "d"), "--train-frames", "2",
                                        "--test-frames", "1", "--image-size", "96x96", "--look", "clothing"])
