@@ -19,7 +19,8 @@ import torch
 from cache.key import sha256_file
 from cache.store import FeatureStore, LevelSpec
 from stages.lift.build import LevelGeometry, build_lifter, geometry_from_store
-from stages.lift.dataset import MM_PER_M, FrameBatchSampler, make_loader
+from stages.lift.augment import resolve_flip_features
+from stages.lift.dataset import MM_PER_M, BatchRequest, FrameBatchSampler, make_loader
 from stages.lift.checkpoints import load_checkpoint_file, load_weights
 from stages.lift.evaluate import evaluate, evaluation_protocol, predict
 from stages.lift.model import ContextAwarePoseFormer
@@ -120,13 +121,19 @@ def lift_window(lifter: Lifter, store_path: Path, records: np.ndarray) -> Lifted
     With ground truth in the store this is ``evaluate`` itself (the metrics are the ones ``capf eval``
     reports on the same frames); without, ``predict`` on the same batches.
     """
+    flip_features = resolve_flip_features(lifter.cfg["eval"].get("flip_features", "auto"),
+                                          FeatureStore.open(store_path), "eval.flip_features")
     dataset = lift_dataset(lifter.model, store_path, np.asarray(records, dtype=np.int64), lifter.geometry.names,
-                           train_cfg=lifter.cfg["train"], data_cfg=lifter.cfg["data"])
+                           train_cfg=lifter.cfg["train"], data_cfg=lifter.cfg["data"],
+                           flip_features=flip_features if lifter.flip_test else "mirrored")
     if dataset.inputs.target_m is not None:
         result = evaluate(lifter.model, dataset, device=lifter.device, batch_size=lifter.batch_size, workers=0,
-                          flip_test=lifter.flip_test, amp=lifter.amp, dataset_type=lifter.dataset_type)
+                          flip_test=lifter.flip_test, amp=lifter.amp, dataset_type=lifter.dataset_type,
+                          flip_features=flip_features)
         return LiftedWindow(result.pred_mm.astype(np.float32), result.metrics)
-    loader = make_loader(dataset, FrameBatchSampler(len(dataset), lifter.batch_size, shuffle=False), workers=0,
-                         pin_memory=lifter.device.type == "cuda")
+    batches = FrameBatchSampler(len(dataset), lifter.batch_size, shuffle=False).batches()
+    if lifter.flip_test and getattr(dataset, "has_flip_maps", False):  # the flip test reads both map sets
+        batches = [BatchRequest(b, ("feat", "feat_flip")) for b in batches]
+    loader = make_loader(dataset, batches, workers=0, pin_memory=lifter.device.type == "cuda")
     pred_m = predict(lifter.model, loader, device=lifter.device, flip_test=lifter.flip_test, amp=lifter.amp)
     return LiftedWindow((pred_m * MM_PER_M).astype(np.float32), None)
