@@ -174,3 +174,16 @@ def test_a_resumed_extracted_run_reads_the_same_flip_maps(stores, tmp_path):
     assert resumed.iterations == whole.iterations == 8
     load = lambda path: torch.load(path, weights_only=False)["state_dict"]  # noqa: E731
     assert _same(load(whole.last_checkpoint), load(resumed.last_checkpoint))
+
+
+def test_eval_with_extracted_on_a_store_without_flip_maps_stops_before_predicting(stores, tmp_path):
+    from stages.lift.evaluate import evaluate_checkpoint
+
+    cfg = tiny_config(eval=dict(after_train=False))
+    run = train(TrainRequest(cfg=cfg, store_path=stores["plain"], work_root=tmp_path, max_iters=1, progress=False))
+    extracted = tiny_config(eval=dict(flip_features="extracted"))
+    with pytest.raises(StoreError, match="capf extract --flip"):
+        evaluate_checkpoint(extracted, run.last_checkpoint, stores["plain"], out_dir=tmp_path / "eval")
+    assert not (tmp_path / "eval").exists()
+    done = evaluate_checkpoint(extracted, run.last_checkpoint, stores["poisoned"], out_dir=tmp_path / "eval2")
+    assert done.metrics["flip_features"] == "extracted"
