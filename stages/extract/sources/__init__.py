@@ -19,7 +19,12 @@ def build_source(cfg: dict, data_root: Path) -> FrameSource:
     kind = cfg.get("type")
     if kind not in SOURCES:
         raise SourceError(f"unknown dataset type {kind!r}; known: {sorted(SOURCES)}")
-    return SOURCES[kind].from_config(dataset_settings(cfg), Path(data_root))
+    settings = dataset_settings(cfg)
+    crops = getattr(SOURCES[kind], "CROPS", ("annotation",))
+    if settings.get("crop", "annotation") not in crops:
+        raise SourceError(f"dataset.crop={settings['crop']!r} is not available for type {kind!r} "
+                          f"(it needs 3D ground truth and cameras); choose one of {list(crops)}")
+    return SOURCES[kind].from_config(settings, Path(data_root))
 
 
 __all__ = ["FrameIndex", "FrameSource", "SourceError", "SOURCES", "build_source", "load_frame"]
