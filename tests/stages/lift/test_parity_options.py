@@ -201,3 +201,27 @@ def test_authors_config_sets_every_authors_value():
     assert cfg["eval"]["reroot"] is False and cfg["train"]["amp"] is False
     assert (cfg["train"]["lr"], cfg["train"]["offset_lr_mult"], cfg["train"]["weight_decay"]) == (6.4e-4, 1.0, 0.1)
     assert cfg["kp2d"]["source"] == "external"      # their numbers: CPN 2D input
+
+
+def test_evaluate_passes_reroot_to_the_metrics_and_records_it(tmp_path):
+    """Through the one evaluation (training's validation and `capf eval` call it with eval.reroot):
+    a model whose head puts the pelvis off the origin scores worse without re-rooting."""
+    from stages.lift.build import build_lifter, geometry_from_store
+    from stages.lift.dataset import CacheBatchDataset, select_frames
+    from stages.lift.evaluate import evaluate
+    from tests.stages.lift.lift_stores import make_store, tiny_config
+
+    store = make_store(tmp_path / "s.zarr", num_frames=16, shard_frames=8)
+    cfg = tiny_config()
+    geometry = geometry_from_store(cfg, store)
+    torch.manual_seed(0)
+    model = build_lifter(cfg, geometry).eval()
+    with torch.no_grad():
+        model.head[1].bias.copy_(torch.tensor([0.3, -0.1, 0.2]))   # every joint, the pelvis too, shifted
+    dataset = CacheBatchDataset(store.path, select_frames(store, ["S9"]), geometry.names)
+    cpu = torch.device("cpu")
+    results = {reroot: evaluate(model, dataset, device=cpu, batch_size=8, workers=0, flip_test=False,
+                                reroot=reroot).metrics for reroot in (True, False)}
+    assert results[True]["reroot"] is True and results[False]["reroot"] is False
+    assert results[False]["mpjpe"] > results[True]["mpjpe"] + 100.0    # a ~370 mm shift, mostly not undone
+    assert results[False]["p_mpjpe"] == pytest.approx(results[True]["p_mpjpe"], rel=1e-4)
