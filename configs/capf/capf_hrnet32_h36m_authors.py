@@ -3,8 +3,7 @@
 # their crop (a new store: the boxes are part of its key); their reference convention, zero padding
 # of the initial samples and LayerNorm eps in the deformable layers; their evaluation without
 # re-rooting; fp32 throughout; the released optimiser (capf_base.py's default, pinned).
-# What no config can match: mmpose's test pipeline pads the box by 1.25 before the crop, their
-# get_affine_transform does not (README "Parity options").
+# README "Parity options" lists each one.
 _base_ = ['./capf_hrnet32_h36m_cpn2d.py']
 dataset = dict(crop='authors')
 model = dict(ref_convention='authors', sampling_padding='zeros', deformable_norm_eps=1e-5)

@@ -11,8 +11,8 @@ detector = dict(
 # `dataset.type` picks a frame source; each type has its own keys.
 # crop: the person box the detector crops ('annotation': the dataset's own box, mmpose's center/scale;
 # 'authors': CA-PF's H36M toolbox box, pelvis +-1000 mm in x and -900/+1100 mm in y at the pelvis's
-# depth, projected with the camera intrinsics: a parity option, needs 3D ground truth and cameras, and
-# enters the store's key through the boxes).
+# depth, projected with the camera intrinsics, cropped without mmpose's 1.25 padding: a parity option,
+# needs 3D ground truth and cameras, and enters the store's key through the boxes).
 datasets = dict(
     # train_frame_step=k: every k-th frame of each training video; test_subjects keep every frame
     h36m=dict(type='h36m', name='h36m', annotation='test_h36m_body3d.npz', cameras='cameras.pkl',

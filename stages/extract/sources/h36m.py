@@ -188,7 +188,9 @@ class H36mSource:
             gt3d_mm=(ann["S"][..., :3] * 1000.0).astype(np.float32),
             gt2d_px=ann["part"][..., :2].astype(np.float32),
             camera=intrinsics,
-            key_extra={"crop": "authors"} if self.crop == "authors" else {},
+            # their get_affine_transform crops exactly the box: no padding
+            key_extra={"crop": "authors", "bbox_padding": "1.0"} if self.crop == "authors" else {},
+            bbox_padding=1.0 if self.crop == "authors" else None,
         )
         index.validate_boxes(", ".join(str(p) for p in self.annotation_paths))
         return index
