@@ -133,6 +133,9 @@ def create_store(
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{time.time_ns()}")
     group = zarr.open_group(tmp, mode="w")
     n, shard = spec.num_frames, spec.shard_frames
+    # the small per-frame arrays: one chunk per shard, but never longer than the store (zarr writes
+    # whole edge chunks, so a 4-frame store with shards of 256 held 64x the bytes it needs)
+    frames_per_chunk = max(1, min(shard, n))
     compressors = _compressors(spec.compression)
     quantized = spec.feature_dtype != "float16"
     for level in spec.levels:
@@ -153,15 +156,15 @@ def create_store(
                                compressors=compressors, fill_value=0,
                                attributes={"of": f"feat/{level.name}", "columns": ["offset", "step"]})
     for name, (shape, dtype) in _per_frame_arrays(spec).items():
-        group.create_array(name, shape=(n, *shape), chunks=(shard, *shape), dtype=dtype,
+        group.create_array(name, shape=(n, *shape), chunks=(frames_per_chunk, *shape), dtype=dtype,
                            compressors=compressors, fill_value=0)
     for name, values in static_arrays.items():
         values = np.ascontiguousarray(values)
-        array = group.create_array(name, shape=values.shape, chunks=(shard, *values.shape[1:]),
+        array = group.create_array(name, shape=values.shape, chunks=(frames_per_chunk, *values.shape[1:]),
                                    dtype=values.dtype, compressors=compressors, fill_value=0)
         array[...] = values
     for name, (values, labels) in index_tables.items():
-        array = group.create_array(f"index/{name}", shape=(n,), chunks=(shard,), dtype="int32",
+        array = group.create_array(f"index/{name}", shape=(n,), chunks=(frames_per_chunk,), dtype="int32",
                                    compressors=compressors, fill_value=0,
                                    attributes={"labels": list(labels)})
         array[...] = np.asarray(values, dtype=np.int32)

@@ -12,6 +12,7 @@ from pipeline.infer import infer
 from pipeline.cache_cli import cache
 from pipeline.lift_cli import evaluate, flops, train
 from pipeline.options import CapfGroup, cache_dir_option
+from stages.synth.render import DEFAULT_LOOK, LOOKS
 
 
 @click.group(cls=CapfGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -64,8 +65,11 @@ main.add_command(cache)
 @click.option("--layout", type=click.Choice(["h36m", "3dhp"]), default="h36m",
               help="h36m: mmpose's Human3.6M layout; 3dhp: MPI-INF-3DHP in mmpose's and the official layout.")
 @click.option("--image-scale", default=0.25, help="3dhp: frame size as a fraction of the real 2048x2048 / 1920x1080.")
+@click.option("--look", type=click.Choice(LOOKS), default=DEFAULT_LOOK,
+              help="limbs: every limb its own colour (left warm, right cool); clothing: shirt, pants and skin, "
+                   "the same on left and right.")
 def synth(out: Path, train_frames: int, test_frames: int, seed: int, image_size: str, workers: int, layout: str,
-          image_scale: float) -> None:
+          image_scale: float, look: str) -> None:
     """Render a synthetic Human3.6M or MPI-INF-3DHP (real mocap + sampled poses) in the datasets' layouts."""
     from stages.synth.writer import write_synthetic_h36m
 
@@ -73,15 +77,15 @@ def synth(out: Path, train_frames: int, test_frames: int, seed: int, image_size:
         from stages.synth.mpi3dhp import describe, write_synthetic_3dhp
 
         meta = write_synthetic_3dhp(out, n_train=train_frames, n_test=test_frames, seed=seed, image_scale=image_scale,
-                                    workers=workers)
+                                    workers=workers, look=look)
         return click.echo(describe(meta, out))
 
     width, height = (int(v) for v in image_size.lower().split("x"))
     meta = write_synthetic_h36m(out, n_train=train_frames, n_test=test_frames, seed=seed,
-                                image_size=(width, height), workers=workers)
+                                image_size=(width, height), workers=workers, look=look)
     counts = meta["counts"]
     click.echo(f"synthetic Human3.6M: {counts['train']['frames']} train + {counts['test']['frames']} test frames "
-               f"({width}x{height}) in {out}")
+               f"({width}x{height}, {look} look) in {out}")
 
 
 @main.command("train-detector")
@@ -139,8 +143,12 @@ def bench(out: Path, work: Path | None, quick: bool, device: str, scale: int | N
 
 
 demo_options = [
-    click.option("--work-dir", type=click.Path(path_type=Path), default=Path("work_dirs/demo"),
-                 help="Everything the demo writes (data, detector, cache, runs, summary)."),
+    click.option("--world", type=click.Choice(LOOKS), default=DEFAULT_LOOK,
+                 help="The synthetic world's look: limbs (every limb its own colour, left warm, right cool) or "
+                      "clothing (clothing-like colours, the same on left and right)."),
+    click.option("--work-dir", type=click.Path(path_type=Path), default=None,
+                 help="Everything the demo writes (data, detector, cache, runs, summary) "
+                      "[default: work_dirs/demo; work_dirs/demo_<world> for another --world]."),
     click.option("--train-frames", default=2400, help="Synthetic train frames."),
     click.option("--test-frames", default=600, help="Synthetic test frames."),
     click.option("--detector-epochs", type=int, default=None, help="Override the detector config's epochs."),
@@ -156,11 +164,11 @@ def _with_demo_options(func):
 
 @main.command()
 @_with_demo_options
-def demo(work_dir, train_frames, test_frames, detector_epochs, lift_epochs) -> None:
+def demo(world, work_dir, train_frames, test_frames, detector_epochs, lift_epochs) -> None:
     """The synthetic closed loop: synth -> detector -> extract -> step 0 vs full CA-PF -> summary."""
     from pipeline.demo import DemoSettings, run_demo
 
-    run_demo(DemoSettings(work_dir=work_dir, train_frames=train_frames, test_frames=test_frames,
+    run_demo(DemoSettings(world=world, work_dir=work_dir, train_frames=train_frames, test_frames=test_frames,
                           detector_epochs=detector_epochs, lift_epochs=lift_epochs))
 
 
@@ -174,18 +182,18 @@ def demo(work_dir, train_frames, test_frames, detector_epochs, lift_epochs) -> N
 @click.option("--seeds", default=1, help="Seeds per model for --study temporal (0, 1, ...): mean ± std.")
 @click.option("--first-seed", default=0, help="--study temporal: seeds are first-seed .. first-seed + seeds - 1 "
               "(runs with other seeds into the same --work-dir are reused: several processes can share a study).")
-def ablate(work_dir, train_frames, test_frames, detector_epochs, lift_epochs, store, configs, study, seeds,
+def ablate(world, work_dir, train_frames, test_frames, detector_epochs, lift_epochs, store, configs, study, seeds,
            first_seed) -> None:
     """Every ablation of the paper (Table 3 steps, Table 4 levels; or --study temporal: Table 6) on one cache."""
     from pipeline.demo import ABLATION_CONFIGS, DemoSettings, run_ablation, study_store
 
-    settings = DemoSettings(work_dir=work_dir, train_frames=train_frames, test_frames=test_frames,
+    settings = DemoSettings(world=world, work_dir=work_dir, train_frames=train_frames, test_frames=test_frames,
                             detector_epochs=detector_epochs, lift_epochs=lift_epochs)
     if study == "temporal":
         from pipeline.temporal_study import run_temporal_study
 
         store_path, store_key = study_store(settings, store)
-        run_temporal_study(store_path, store_key, work_dir, seeds=range(first_seed, first_seed + seeds),
+        run_temporal_study(store_path, store_key, settings.work_dir, seeds=range(first_seed, first_seed + seeds),
                            epochs=lift_epochs)
         return
     chosen = {Path(c).stem: c for c in configs} if configs else dict(ABLATION_CONFIGS)

@@ -3,6 +3,10 @@
 synth (real mocap + sampled poses -> mmpose-layout Human3.6M) -> train the slim HRNet detector with
 mmpose's Runner -> extract the feature cache -> train the context-agnostic step 0 and the full
 context-aware step 3 on that one cache -> evaluate both -> summary.json, summary.md, a bar plot.
+
+Two worlds (the renderer's looks): ``limbs`` (every limb its own colour, left warm and right cool)
+and ``clothing`` (clothing-like colours, the same on left and right). Each world has its own work
+dir (``work_dirs/demo``, ``work_dirs/demo_clothing``), so data, detector and store never mix.
 """
 
 from __future__ import annotations
@@ -32,9 +36,26 @@ ABLATION_CONFIGS = {
 }
 
 
+DEFAULT_WORLD = "limbs"
+
+
+def default_work_dir(world: str) -> Path:
+    """``work_dirs/demo`` for the default world, ``work_dirs/demo_<world>`` for another."""
+    return Path("work_dirs/demo") if world == DEFAULT_WORLD else Path(f"work_dirs/demo_{world}")
+
+
+def demo_world(work_dir: Path, default: str | None = DEFAULT_WORLD) -> str | None:
+    """The world of the demo data in ``work_dir`` (``default`` where there is none yet)."""
+    from stages.synth.writer import dataset_look
+
+    meta = Path(work_dir) / "synth_h36m" / "meta.json"
+    return dataset_look(json.loads(meta.read_text())) if meta.is_file() else default
+
+
 @dataclass
 class DemoSettings:
-    work_dir: Path = Path("work_dirs/demo")
+    world: str = DEFAULT_WORLD  # the renderer's look: "limbs" | "clothing"
+    work_dir: Path | None = None  # default: default_work_dir(world)
     cache_dir: Path | None = None  # default: <work_dir>/cache, so the demo is self-contained
     train_frames: int = 2400
     test_frames: int = 600
@@ -42,6 +63,11 @@ class DemoSettings:
     detector_epochs: int | None = None  # the detector config's own (12)
     lift_epochs: int | None = None  # the model configs' own
     models: dict[str, str] = field(default_factory=lambda: dict(MODEL_CONFIGS))
+    flip: bool = True  # also extract the detector's maps of the mirrored crops (flip_features='auto' reads them)
+
+    def __post_init__(self) -> None:
+        if self.work_dir is None:
+            self.work_dir = default_work_dir(self.world)
 
 
 @dataclass(frozen=True)
@@ -68,8 +94,11 @@ def _plot(summary: dict, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-def prepare_demo_cache(settings: DemoSettings) -> DemoCache:
-    """Synthetic data -> trained detector -> feature store, each step a cache hit when done."""
+def prepare_demo_cache(settings: DemoSettings, dataset_overrides: dict | None = None) -> DemoCache:
+    """Synthetic data -> trained detector -> feature store, each step a cache hit when done.
+
+    ``dataset_overrides`` change the extract config's frame source (the authors' crop of a study):
+    another store of the same frames under its own key, by the same detector."""
     from cache.store import FeatureStore
     from pipeline.config import load_config
     from stages.detector.training import train_detector
@@ -78,10 +107,14 @@ def prepare_demo_cache(settings: DemoSettings) -> DemoCache:
 
     work = settings.work_dir
     data_root = work / "synth_h36m"
+    found = demo_world(work, default=None)
+    if found not in (None, settings.world):  # its detector and store belong to the other world's data
+        raise click.ClickException(f"{work} holds the demo of the {found!r} world; pass --world {found}, or "
+                                   f"another --work-dir for the {settings.world!r} world")
     meta = write_synthetic_h36m(data_root, n_train=settings.train_frames, n_test=settings.test_frames,
-                                seed=settings.seed, progress=True)
+                                seed=settings.seed, progress=True, look=settings.world)
     echo("synth", f"{meta['counts']['train']['frames']} train + {meta['counts']['test']['frames']} test frames "
-                   f"in {data_root}")
+                   f"({settings.world} world) in {data_root}")
 
     detector = train_detector(DETECTOR_CONFIG, data_root, work / "detector", max_epochs=settings.detector_epochs,
                               seed=settings.seed)
@@ -90,9 +123,10 @@ def prepare_demo_cache(settings: DemoSettings) -> DemoCache:
 
     extract_cfg = load_config(EXTRACT_CONFIG)
     extract_cfg["detector"]["checkpoint_sha256"] = detector.sha256
+    extract_cfg["dataset"].update(dataset_overrides or {})
     extraction = run_extraction(ExtractRequest(config=extract_cfg, data_root=data_root,
                                                cache_dir=settings.cache_dir or work / "cache",
-                                               checkpoint=detector.checkpoint))
+                                               checkpoint=detector.checkpoint, flip=settings.flip))
     echo("extract", extraction.summary())
     return DemoCache(extraction.path, FeatureStore.open(extraction.path).key, detector.pck)
 
@@ -114,7 +148,7 @@ def run_demo(settings: DemoSettings) -> dict:
         table += f"\n\nFull context-aware / context-agnostic MPJPE: {ratio:.3f} (synthetic data)."
     (work / "summary.json").write_text(json.dumps(public, indent=2))
     (work / "summary.md").write_text(
-        f"# CAPF demo: synthetic Human3.6M (S9, S11 test)\n\nDetector: slim HRNet, 2D PCK@0.05 "
+        f"# CAPF demo: synthetic Human3.6M (S9, S11 test), {settings.world} world\n\nDetector: slim HRNet, 2D PCK@0.05 "
         f"{cache.detector_pck:.3f}. Store: {cache.store_path.name}.\n\n{table}\n")
     _plot(public, work / "summary.png")
     click.echo(table)

@@ -88,10 +88,10 @@ class InferResult:
 def demo_models(demo_dir: Path) -> tuple[Path, Path]:
     """(lift checkpoint, detector checkpoint) of `make demo` in ``demo_dir``, running its steps first
     where their outputs are missing (each step is skipped when done)."""
-    from pipeline.demo import DemoSettings, run_demo
+    from pipeline.demo import DemoSettings, demo_world, run_demo
     from stages.detector.training import trained_detector
 
-    settings = DemoSettings(work_dir=Path(demo_dir))
+    settings = DemoSettings(world=demo_world(demo_dir), work_dir=Path(demo_dir))
     summary_path = settings.work_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     run_dir = summary.get("step3_full", {}).get("run_dir")
@@ -105,13 +105,14 @@ def demo_models(demo_dir: Path) -> tuple[Path, Path]:
 
 def demo_clip(demo_dir: Path) -> Path:
     """The default input: a synthetic test clip (S9 walking, one camera) with its ground truth and
-    annotated person boxes."""
+    annotated person boxes, in the world (look) of the demo's data."""
+    from pipeline.demo import demo_world
     from stages.synth.clip import annotated_boxes_path, ground_truth_path, write_synthetic_clip
 
     name = f"{DEMO_CLIP['subject']}_{DEMO_CLIP['action']}.{DEMO_CLIP['camera_id']}"
     video = Path(demo_dir) / "infer_clip" / f"{name}.mp4"
     if not all(p.is_file() for p in (video, ground_truth_path(video), annotated_boxes_path(video))):
-        clip = write_synthetic_clip(video, **DEMO_CLIP, progress=True)
+        clip = write_synthetic_clip(video, **DEMO_CLIP, progress=True, look=demo_world(demo_dir))
         click.echo(f"[infer] synthetic clip: {clip.video} ({clip.num_frames} frames, ground truth {clip.ground_truth})")
     return video
 
@@ -353,7 +354,8 @@ def _frames_list(_ctx, _param, value: str | None) -> tuple[int, ...] | None:
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Where feature stores live (default $CAPF_CACHE_DIR, or the demo's cache for the demo's models).")
 @click.option("--demo-dir", type=click.Path(path_type=Path), default=Path("work_dirs/demo"),
-              help="The demo's folder (its models and synthetic clip are the defaults).")
+              help="The demo's folder (its models and synthetic clip are the defaults; the clip is rendered in "
+                   "the world of its data, e.g. work_dirs/demo_clothing for `capf demo --world clothing`).")
 @click.option("--show-sampling", callback=_frames_list, default=None,
               help="Frames (e.g. 0,24) to draw the learned deformable sampling points of, into sampling/ "
                    "(default: the first and the middle frame with a person; 'none': no pictures).")

@@ -27,7 +27,7 @@ import numpy as np
 
 from stages.synth.cameras import H36M_CAMERA_IDS, make_subject_cameras, project, world_to_camera
 from stages.synth.motion import ACTION_CLIP, ACTIONS, SequenceSpec, load_clips, sequence_motion
-from stages.synth.render import make_appearance, render_frame
+from stages.synth.render import DEFAULT_LOOK, make_appearance, render_frame
 from stages.synth.retarget import retarget_to_h36m
 from stages.synth.skeleton import subject_bone_lengths
 from stages.synth.writer import (DEFAULT_IMAGE_SIZE, _in_view, box_center_scale, default_mocap_dir,
@@ -83,12 +83,14 @@ def _motion_in_view(subject: str, action: str, camera: dict, n_frames: int, fps:
 def write_synthetic_clip(video: Path, *, subject: str = "S9", action: str = "Walking",
                          camera_id: str = H36M_CAMERA_IDS[0], n_frames: int = 48, fps: float = 25.0,
                          seed: int = 0, image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE,
-                         mocap_dir: Path | None = None, progress: bool = False) -> SyntheticClip:
+                         mocap_dir: Path | None = None, progress: bool = False,
+                         look: str = DEFAULT_LOOK) -> SyntheticClip:
     """Render the clip to ``video`` (mp4, 'mp4v') and its ground truth to ``<stem>.gt.npz``.
 
     Deterministic in its arguments; both files are written under temporary names and renamed, the
     sidecar last, so a clip with a sidecar is complete. The default subject S9 is a test subject of
-    the demo: the demo's lifter never trained on its bones or look.
+    the demo: the demo's lifter never trained on its bones or look. ``look`` colours the limbs as
+    in the dataset (:func:`stages.synth.writer.write_synthetic_h36m`): use the world the models saw.
     """
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; one of {ACTIONS}")
@@ -99,7 +101,7 @@ def write_synthetic_clip(video: Path, *, subject: str = "S9", action: str = "Wal
         raise ValueError(f"unknown camera {camera_id!r}; one of {H36M_CAMERA_IDS}")
     camera = cameras[(subject, camera_id)]
     joints_mm = _motion_in_view(subject, action, camera, n_frames, fps, seed, mocap_dir or default_mocap_dir())
-    look = make_appearance(subject, seed)
+    appearance = make_appearance(subject, seed, look)
 
     video.parent.mkdir(parents=True, exist_ok=True)
     tmp_video = video.with_name(f".{video.name}.tmp.mp4")
@@ -115,7 +117,7 @@ def write_synthetic_clip(video: Path, *, subject: str = "S9", action: str = "Wal
         for frame_mm in joints_mm:
             # One background for the whole clip (the same draw every frame), as a fixed camera films.
             image, _ = render_frame(np.random.default_rng([seed, _CLIP_STREAM, 999]), frame_mm, camera["f"][:, 0],
-                                    camera["c"][:, 0], width, height, look)
+                                    camera["c"][:, 0], width, height, appearance)
             writer.write(image)
             if bar is not None:
                 bar.update(1)

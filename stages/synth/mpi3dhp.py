@@ -26,7 +26,8 @@ Where the synthetic world departs from the real one (say it when quoting numbers
 - ~15 % of test frames are marked invalid at random (the real ones are frames with unreliable labels);
 - the test cameras use the official calibration table (stages.extract.sources.mpi_inf_3dhp.common)
   scaled to the image size; no lens distortion; `bb_crop` (undocumented) is not written.
-Deterministic from the seed, like the Human3.6M writer.
+Deterministic from the seed, like the Human3.6M writer; ``look`` colours the limbs as there
+(``limbs`` or ``clothing``, :mod:`stages.synth.render`).
 """
 
 from __future__ import annotations
@@ -48,11 +49,12 @@ from stages.lift.joints import h36m17_to_mpi3dhp17
 from stages.synth.cameras import look_at_rotation, project
 from stages.synth.matfile import write_mat73
 from stages.synth.motion import FAST_CLIP, SIT_CLIP, WALK_CLIP, SequenceSpec, load_clips, sequence_motion
-from stages.synth.render import make_appearance, render_background, render_frame
+from stages.synth.render import (DEFAULT_LOOK, LEFT_RIGHT_COLOURS, LOOKS, make_appearance, render_background,
+                                 render_frame)
 from stages.synth.retarget import retarget_to_h36m
 from stages.synth.skeleton import MEASURED_BONE_LENGTHS_MM, assemble, bone_directions, subject_bone_lengths
 from stages.synth.writer import (JPEG_QUALITY, box_center_scale, default_mocap_dir, frame_in_view, mocap_digest,
-                                 npz_bytes, render_all)
+                                 npz_bytes, params_with_look, render_all)
 
 GENERATOR_VERSION = "capf-synth-3dhp-1"
 TRAIN_SUBJECTS: tuple[int, ...] = tuple(range(1, 9))
@@ -89,6 +91,7 @@ class Mpi3dhpJob:
     body: str  # whose bone lengths and appearance
     backdrop: str  # "green" | "clutter" | "outdoor"
     rng_key: tuple[int, ...]
+    look: str = DEFAULT_LOOK  # the renderer's limb colouring
 
 
 @dataclass
@@ -164,7 +167,7 @@ def _render_job(job: Mpi3dhpJob, seed: int) -> list[float]:
     width, height = job.size_wh
     backdrop = _backdrop_image(job.backdrop, rng, width, height)
     image, _ = render_frame(rng, job.joints_cam_mm, job.focal_px, job.centre_px, width, height,
-                            make_appearance(job.body, seed), background=backdrop)
+                            make_appearance(job.body, seed, job.look), background=backdrop)
     job.path.parent.mkdir(parents=True, exist_ok=True)
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
@@ -193,7 +196,8 @@ def _split_counts(total: int, parts: int) -> list[int]:
 
 
 def _plan_sequence(seq: Sequence3dhp, index: int, n_frames: int, body: str, cameras: list[tuple[str, dict]],
-                   backdrop: str, folder: Path, name_of, seed: int, clips: dict, retarget_cache: dict) -> None:
+                   backdrop: str, folder: Path, name_of, seed: int, clips: dict, retarget_cache: dict,
+                   look: str) -> None:
     """Fill `seq` with n_frames: activity blocks of world motion, each time step seen by one camera."""
     lengths = subject_bone_lengths(body, seed)
     step = 0
@@ -221,7 +225,7 @@ def _plan_sequence(seq: Sequence3dhp, index: int, n_frames: int, body: str, came
             seq.camera_key.append(key)
             seq.frame_number.append(step + 1)
             seq.jobs.append(Mpi3dhpJob(folder / name_of(key, step + 1), cam_mm, cam["f"][:, 0], cam["c"][:, 0],
-                                       (cam["w"], cam["h"]), body, backdrop, (seed, 34, index, step)))
+                                       (cam["w"], cam["h"]), body, backdrop, (seed, 34, index, step), look))
             step += 1
 
 
@@ -268,19 +272,22 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 def write_synthetic_3dhp(out_dir: Path, *, n_train: int, n_test: int, seed: int = 0,
                          image_scale: float = DEFAULT_IMAGE_SCALE, progress: bool = True, workers: int = 1,
-                         mocap_dir: Path | None = None) -> dict:
+                         mocap_dir: Path | None = None, look: str = DEFAULT_LOOK) -> dict:
     """Render the synthetic 3DHP into ``out_dir`` in both layouts (module docstring); return its meta.
 
     n_train: frames over the 16 train sequences (S1-S8 x Seq1-2, 8 cameras); n_test: frames over
     TS1-TS6, valid or not (about 85 % are valid). A ``meta.json`` with the same parameters means the
-    dataset is complete and nothing is redone; it is written last.
+    dataset is complete and nothing is redone; it is written last. look: how the limbs are
+    coloured (``limbs`` | ``clothing``); another look is never a cache hit.
     """
+    if look not in LOOKS:
+        raise ValueError(f"unknown look {look!r}; one of {', '.join(LOOKS)}")
     out_dir = Path(out_dir)
     mocap_dir = Path(mocap_dir) if mocap_dir is not None else default_mocap_dir()
     params = {"generator": GENERATOR_VERSION, "seed": int(seed), "n_train": int(n_train), "n_test": int(n_test),
-              "image_scale": float(image_scale), "jpeg_quality": JPEG_QUALITY, "mocap_sha256": mocap_digest(mocap_dir)}
+              "image_scale": float(image_scale), "jpeg_quality": JPEG_QUALITY, "mocap_sha256": mocap_digest(mocap_dir), "look": look}
     meta_path = out_dir / "meta.json"
-    if meta_path.exists() and json.loads(meta_path.read_text()).get("params") == params:
+    if meta_path.exists() and params_with_look(json.loads(meta_path.read_text()).get("params")) == params:
         return json.loads(meta_path.read_text())
     if n_test < len(TEST_SEQUENCES):
         raise ValueError(f"n_test must be at least {len(TEST_SEQUENCES)} (one frame per test sequence)")
@@ -296,7 +303,8 @@ def write_synthetic_3dhp(out_dir: Path, *, n_train: int, n_test: int, seed: int 
         seq = Sequence3dhp(f"S{subject}_Seq{sequence}")
         if count:
             _plan_sequence(seq, i, count, f"S{subject}", list(cams.items()), "green" if sequence == 1 else "clutter",
-                           out_dir / "images", lambda key, frame: f"{key}_{frame:06d}.jpg", seed, clips, retarget_cache)
+                           out_dir / "images", lambda key, frame: f"{key}_{frame:06d}.jpg", seed, clips, retarget_cache,
+                           look)
         train.append(seq)
 
     test, test_cams = [], {}
@@ -307,7 +315,7 @@ def write_synthetic_3dhp(out_dir: Path, *, n_train: int, n_test: int, seed: int 
         folder = out_dir / TEST_SET_DIR / f"TS{n}" / "imageSequence"
         backdrop = ("green", "clutter", "outdoor")[(n - 1) // 2]
         _plan_sequence(seq, 100 + n, count, f"S{20 + n}", [(f"TS{n}", cam)], backdrop, folder,
-                       lambda key, frame: f"img_{frame:06d}.jpg", seed, clips, retarget_cache)
+                       lambda key, frame: f"img_{frame:06d}.jpg", seed, clips, retarget_cache, look)
         test.append(seq)
 
     jobs = [job for seq in train + test for job in seq.jobs]
@@ -348,6 +356,7 @@ def write_synthetic_3dhp(out_dir: Path, *, n_train: int, n_test: int, seed: int 
     meta = {
         "generator": GENERATOR_VERSION,
         "params": params,
+        "look": look,
         "counts": {"train_frames": len(train_names), "test_frames": int(sum(len(s.jobs) for s in test)),
                    "test_valid_frames": len(test_names),
                    "per_test_sequence": {s.name: {"frames": len(s.jobs), "valid": int(f.sum())}
@@ -358,7 +367,8 @@ def write_synthetic_3dhp(out_dir: Path, *, n_train: int, n_test: int, seed: int 
                                "images": "images", "activities": TEST_SET_DIR},
                     "official": {"data_root": TEST_SET_DIR}},
         "conventions": {"joints": "3DHP 17-joint test order", "S": "camera frame, metres + in-image flag",
-                        "annot3": "camera frame, mm, MATLAB 3 x 17 x 1 x N", "univ_annot3": "universal bone lengths"},
+                        "annot3": "camera frame, mm, MATLAB 3 x 17 x 1 x N", "univ_annot3": "universal bone lengths",
+                        "left_right_colours": LEFT_RIGHT_COLOURS[look]},
     }
     write_bytes_atomic(meta_path, json.dumps(meta, indent=1, sort_keys=True).encode())
     if progress:

@@ -9,14 +9,23 @@ lack.
   camera brightens towards its near end, one pointing away darkens, which settles the sign of each
   bone's depth locally, around the joints, where the lifter samples features.
 - Lambert + specular shading of the surface normal makes the parts look round.
-- Fixed, distinct colours per part, warm on the left side and cool on the right; lighter balls at
-  knees, elbows and shoulders; a face (eyes, nose, ears) and hair that show where the head looks.
+- Lighter balls at knees, elbows and shoulders; a face (eyes, nose, ears) and hair that show where
+  the head looks.
+- Two looks of the limbs (:data:`LOOKS`):
+  ``limbs``: fixed, distinct colours per limb, warm on the left side and cool on the right. Left and
+  right are told apart by colour alone, a shortcut no real image offers.
+  ``clothing``: arms take the subject's shirt (forearms a sleeve or bare skin), legs the pants (shins
+  the pants or bare skin), hands skin, feet shoes, the same on both sides, as clothes are. Only the
+  face and the body's 3D shape (occlusion, shading, perspective) tell left from right, as in real
+  images. Everything else (trunk, head, shading, the subject's colours) is the same in both looks,
+  so a study of the two changes one thing.
 Backgrounds mix gradients, smooth colour noise, random shapes and pixel noise.
 """
 
 from __future__ import annotations
 
 import colorsys
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import cv2
@@ -24,6 +33,8 @@ import numpy as np
 
 from stages.synth.face import HEAD_RADIUS_MM, face_landmarks
 from stages.synth.skeleton import body_frame, unit
+
+BGR = tuple[float, float, float]  # OpenCV's channel order, 0..255
 
 PART_IDS: dict[str, int] = {
     name: i + 1
@@ -41,6 +52,14 @@ def _hsv(h_deg: float, s: float, v: float) -> tuple[float, float, float]:
     return (255.0 * b, 255.0 * g, 255.0 * r)  # OpenCV's BGR
 
 
+def _lighter(bgr: tuple[float, float, float], amount: float = 0.45) -> tuple[float, float, float]:
+    return tuple(c + amount * (255.0 - c) for c in bgr)  # type: ignore[return-value]
+
+
+def _mix(a: tuple[float, float, float], b: tuple[float, float, float], w: float) -> tuple[float, float, float]:
+    return tuple((1 - w) * x + w * y for x, y in zip(a, b))  # type: ignore[return-value]
+
+
 # Semantic limb colours (BGR): warm hues on the left, cool hues on the right, one per bone.
 LIMB_BGR: dict[str, tuple[float, float, float]] = {
     "left_thigh": _hsv(0, 0.85, 0.95), "left_shin": _hsv(30, 0.9, 1.0),
@@ -48,6 +67,17 @@ LIMB_BGR: dict[str, tuple[float, float, float]] = {
     "right_thigh": _hsv(225, 0.85, 0.95), "right_shin": _hsv(185, 0.9, 1.0),
     "right_upper_arm": _hsv(120, 0.75, 0.9), "right_forearm": _hsv(160, 0.9, 1.0),
 }  # fmt: skip
+
+LOOKS: tuple[str, ...] = ("limbs", "clothing")
+DEFAULT_LOOK = "limbs"
+# What each look means for left/right (the synthetic dataset's meta.json records it).
+LEFT_RIGHT_COLOURS: dict[str, str] = {
+    "limbs": "left limbs warm, right limbs cool: colour alone tells left from right; do not flip-augment the detector",
+    "clothing": "left and right limbs share the subject's clothing and skin colours: only the face and the "
+                "body's 3D shape tell left from right",
+}  # fmt: skip
+_SIDES = ("left", "right")
+_LIMB_PARTS = ("thigh", "shin", "upper_arm", "forearm", "knee", "elbow", "shoulder", "hand", "foot")
 
 
 def depth_shade(z_mm: np.ndarray, root_z_mm: float) -> np.ndarray:
@@ -61,7 +91,9 @@ def depth_shade(z_mm: np.ndarray, root_z_mm: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Appearance:
-    """A subject's look: clothes, skin and hair colours (BGR) and a thickness factor."""
+    """A subject's look: clothes, skin and hair colours (BGR), a thickness factor, and the colour of
+    every limb part (``limb_bgr``, keys ``<side>_<part>``: thigh, shin, upper_arm, forearm, knee,
+    elbow, shoulder, hand, foot), which the ``look`` decides."""
 
     build: float
     shirt_bgr: tuple[float, float, float]
@@ -69,20 +101,54 @@ class Appearance:
     skin_bgr: tuple[float, float, float]
     hair_bgr: tuple[float, float, float]
     shoe_bgr: tuple[float, float, float]
+    limb_bgr: Mapping[str, BGR]
+    look: str = DEFAULT_LOOK
 
 
-def make_appearance(subject: str, seed: int) -> Appearance:
-    """Deterministic per-subject look (clothes never take a limb's hue)."""
+def _limb_colours_per_limb(skin: BGR, shoe: BGR) -> dict[str, BGR]:
+    """The ``limbs`` look: :data:`LIMB_BGR` per bone, lighter balls of it, hands and feet tinted."""
+    out = {}
+    for side in _SIDES:
+        thigh, shin = LIMB_BGR[f"{side}_thigh"], LIMB_BGR[f"{side}_shin"]
+        upper, fore = LIMB_BGR[f"{side}_upper_arm"], LIMB_BGR[f"{side}_forearm"]
+        out.update({f"{side}_thigh": thigh, f"{side}_shin": shin, f"{side}_upper_arm": upper,
+                    f"{side}_forearm": fore, f"{side}_knee": _lighter(thigh), f"{side}_elbow": _lighter(upper),
+                    f"{side}_shoulder": _lighter(upper, 0.25), f"{side}_hand": _mix(skin, fore, 0.3),
+                    f"{side}_foot": _mix(shoe, shin, 0.35)})  # fmt: skip
+    return out
+
+
+def _limb_colours_clothing(shirt: BGR, pants: BGR, skin: BGR, shoe: BGR, short_sleeves: bool,
+                           shorts: bool) -> dict[str, BGR]:
+    """The ``clothing`` look: one colour table for both sides, from the subject's clothes and skin."""
+    fore = skin if short_sleeves else shirt
+    shin = skin if shorts else pants
+    one_side = {"thigh": pants, "shin": shin, "upper_arm": shirt, "forearm": fore, "knee": _lighter(shin),
+                "elbow": _lighter(fore), "shoulder": _lighter(shirt, 0.25), "hand": skin, "foot": shoe}  # fmt: skip
+    return {f"{side}_{part}": one_side[part] for side in _SIDES for part in _LIMB_PARTS}
+
+
+def make_appearance(subject: str, seed: int, look: str = DEFAULT_LOOK) -> Appearance:
+    """Deterministic per-subject look (in ``limbs``, clothes never take a limb's hue).
+
+    The subject's colours and build are the same draws in every look (the look's own draws come
+    after them), so the two worlds differ only in how the limbs are coloured.
+    """
+    if look not in LOOKS:
+        raise ValueError(f"unknown look {look!r}; one of {', '.join(LOOKS)}")
     rng = np.random.default_rng([seed, 5, int(subject.lstrip("S"))])
     skin_v = rng.uniform(0.45, 0.95)
-    return Appearance(
-        build=float(rng.uniform(0.9, 1.15)),
-        shirt_bgr=_hsv(rng.choice([270.0, 340.0, 90.0, 0.0]), rng.uniform(0.0, 0.4), rng.uniform(0.55, 0.85)),
-        pants_bgr=_hsv(rng.uniform(0, 360), rng.uniform(0.0, 0.3), rng.uniform(0.25, 0.5)),
-        skin_bgr=_hsv(rng.uniform(18, 32), rng.uniform(0.3, 0.55), skin_v),
-        hair_bgr=_hsv(rng.uniform(20, 40), rng.uniform(0.2, 0.7), rng.uniform(0.08, 0.35)),
-        shoe_bgr=_hsv(0, 0.0, rng.uniform(0.1, 0.25)),
-    )
+    build = float(rng.uniform(0.9, 1.15))
+    shirt = _hsv(rng.choice([270.0, 340.0, 90.0, 0.0]), rng.uniform(0.0, 0.4), rng.uniform(0.55, 0.85))
+    pants = _hsv(rng.uniform(0, 360), rng.uniform(0.0, 0.3), rng.uniform(0.25, 0.5))
+    skin = _hsv(rng.uniform(18, 32), rng.uniform(0.3, 0.55), skin_v)
+    hair = _hsv(rng.uniform(20, 40), rng.uniform(0.2, 0.7), rng.uniform(0.08, 0.35))
+    shoe = _hsv(0, 0.0, rng.uniform(0.1, 0.25))
+    short_sleeves, shorts = bool(rng.random() < 0.4), bool(rng.random() < 0.2)
+    limb_bgr = (_limb_colours_per_limb(skin, shoe) if look == "limbs"
+                else _limb_colours_clothing(shirt, pants, skin, shoe, short_sleeves, shorts))  # fmt: skip
+    return Appearance(build=build, shirt_bgr=shirt, pants_bgr=pants, skin_bgr=skin, hair_bgr=hair, shoe_bgr=shoe,
+                      limb_bgr=limb_bgr, look=look)
 
 
 @dataclass(frozen=True)
@@ -99,14 +165,6 @@ class Capsule:
     bgr: tuple[float, float, float]
     part: int
     hair: tuple[np.ndarray, np.ndarray, tuple[float, float, float]] | None = None
-
-
-def _lighter(bgr: tuple[float, float, float], amount: float = 0.45) -> tuple[float, float, float]:
-    return tuple(c + amount * (255.0 - c) for c in bgr)  # type: ignore[return-value]
-
-
-def _mix(a: tuple[float, float, float], b: tuple[float, float, float], w: float) -> tuple[float, float, float]:
-    return tuple((1 - w) * x + w * y for x, y in zip(a, b))  # type: ignore[return-value]
 
 
 def body_capsules(joints_cam_mm: np.ndarray, look: Appearance) -> list[Capsule]:
@@ -143,21 +201,20 @@ def body_capsules(joints_cam_mm: np.ndarray, look: Appearance) -> list[Capsule]:
     # Limbs, joint balls, hands and feet.
     for side, (hip, knee, ankle, sho, elb, wri) in (("right", (1, 2, 3, 14, 15, 16)),
                                                      ("left", (4, 5, 6, 11, 12, 13))):  # fmt: skip
-        thigh, shin = LIMB_BGR[f"{side}_thigh"], LIMB_BGR[f"{side}_shin"]
-        upper, fore = LIMB_BGR[f"{side}_upper_arm"], LIMB_BGR[f"{side}_forearm"]
-        cap(hip, knee, 78, 56, thigh, f"{side}_thigh")
-        cap(knee, ankle, 54, 40, shin, f"{side}_shin")
-        cap(sho, elb, 46, 38, upper, f"{side}_upper_arm")
-        cap(elb, wri, 37, 30, fore, f"{side}_forearm")
-        cap(knee, knee, 60, 60, _lighter(thigh), f"{side}_knee")
-        cap(elb, elb, 42, 42, _lighter(upper), f"{side}_elbow")
-        cap(sho, sho, 54, 54, _lighter(upper, 0.25), f"{side}_shoulder")
+        bgr = {part: look.limb_bgr[f"{side}_{part}"] for part in _LIMB_PARTS}
+        cap(hip, knee, 78, 56, bgr["thigh"], f"{side}_thigh")
+        cap(knee, ankle, 54, 40, bgr["shin"], f"{side}_shin")
+        cap(sho, elb, 46, 38, bgr["upper_arm"], f"{side}_upper_arm")
+        cap(elb, wri, 37, 30, bgr["forearm"], f"{side}_forearm")
+        cap(knee, knee, 60, 60, bgr["knee"], f"{side}_knee")
+        cap(elb, elb, 42, 42, bgr["elbow"], f"{side}_elbow")
+        cap(sho, sho, 54, 54, bgr["shoulder"], f"{side}_shoulder")
         hand_tip = j[wri] + 85.0 * unit(j[wri] - j[elb])
-        cap(wri, hand_tip, 33, 27, _mix(look.skin_bgr, fore, 0.3), f"{side}_hand")
+        cap(wri, hand_tip, 33, 27, bgr["hand"], f"{side}_hand")
         shin_dir = unit(j[ankle] - j[knee])
         foot_dir = unit(fwd_body - np.dot(fwd_body, shin_dir) * shin_dir)
         toe = j[ankle] + 150.0 * foot_dir + 45.0 * shin_dir
-        cap(ankle, toe, 42, 32, _mix(look.shoe_bgr, shin, 0.35), f"{side}_foot")
+        cap(ankle, toe, 42, 32, bgr["foot"], f"{side}_foot")
     return caps
 
 
@@ -239,8 +296,9 @@ def draw_capsules(image: np.ndarray, capsules: list[Capsule], focal_px: np.ndarr
 def render_background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     """A random background (H, W, 3) float32 BGR in [0, 255]: gradient, smooth noise, shapes.
 
-    Colours are partly desaturated so the saturated limb colours stay the most salient things in
-    the image without being the only ones.
+    Colours are partly desaturated so the saturated limb colours of the ``limbs`` look stay the most
+    salient things in the image without being the only ones (the ``clothing`` look is duller, as
+    clothes are, and stands out by shape and shading more than by colour).
     """
     saturation = rng.uniform(0.2, 0.9)
 

@@ -16,6 +16,11 @@ Motion (:mod:`stages.synth.motion`): ``<Action>`` trials are 50 fps videos of re
 one fixed camera (frames 1..F consecutive, so MPJVE and temporal windows are meaningful); the test
 split holds only these. ``<Action>_1`` trials (train split) are sampled poses, one camera per step.
 
+Look (:data:`stages.synth.render.LOOKS`): ``limbs`` colours every limb apart, warm on the left and
+cool on the right; ``clothing`` colours them like clothes, the same on both sides. The look is one of
+the parameters: a dataset of another look is never a cache hit. Poses, cameras and backgrounds do not
+depend on it, so the two worlds show the same scenes.
+
 Determinism: every random draw comes from ``numpy.random.default_rng`` seeded with (seed, what,
 index), never from shared state, so frames can be rendered in any order or process and the same
 seed gives byte-identical annotation files and identical images.
@@ -42,7 +47,7 @@ from stages.synth.cameras import make_subject_cameras, project, world_to_camera
 from stages.synth.coco import coco_annotation, coco_categories, h36m_to_coco_3d
 from stages.synth.face import HEAD_RADIUS_MM, face_landmarks
 from stages.synth.motion import FRAME_RATE_HZ, MOCAP_CLIPS, load_clips, plan_split, sequence_motion, video_clip
-from stages.synth.render import make_appearance, render_frame
+from stages.synth.render import DEFAULT_LOOK, LEFT_RIGHT_COLOURS, LOOKS, make_appearance, render_frame
 from stages.synth.retarget import retarget_to_h36m
 from stages.synth.skeleton import subject_bone_lengths
 
@@ -76,6 +81,7 @@ class FrameJob:
     centre_px: np.ndarray  # (2,)
     subject: str
     rng_key: tuple[int, ...]
+    look: str = DEFAULT_LOOK
 
 
 @dataclass
@@ -139,7 +145,7 @@ def _video_in_view(world_mm: np.ndarray, cameras: list[dict], first: int) -> tup
 
 
 def _plan_split(split: str, subjects: tuple[str, ...], n_frames: int, seed: int, out_dir: Path,
-                cameras: dict, clips: dict, retarget_cache: dict) -> SplitAnnotations:
+                cameras: dict, clips: dict, retarget_cache: dict, look: str) -> SplitAnnotations:
     code = _SPLIT_CODES[split]
     ann = SplitAnnotations([], [], [], [], [])
     for spec in plan_split(subjects, n_frames, video_fraction=VIDEO_FRACTION[split]):
@@ -177,7 +183,7 @@ def _plan_split(split: str, subjects: tuple[str, ...], n_frames: int, seed: int,
             ann.part_px.append(project(cam_mm / 1000.0, cam))
             ann.coco_px.append(project(h36m_to_coco_3d(cam_mm) / 1000.0, cam))
             ann.jobs.append(FrameJob(out_dir / rel, cam_mm, cam["f"][:, 0], cam["c"][:, 0], spec.subject,
-                                     (seed, code, spec.index, step, 11)))  # fmt: skip
+                                     (seed, code, spec.index, step, 11), look))  # fmt: skip
             if spec.clip is None:
                 ann.n_sampled += 1
             else:
@@ -189,7 +195,7 @@ def _render_job(job: FrameJob, seed: int, image_size: tuple[int, int]) -> tuple[
     """Render, save, and return the person's pixel box (x, y, w, h) and area from the part labels."""
     image, labels = render_frame(np.random.default_rng(list(job.rng_key)), job.joints_cam_mm, job.focal_px,
                                  job.centre_px, image_size[0], image_size[1],
-                                 make_appearance(job.subject, seed))  # fmt: skip
+                                 make_appearance(job.subject, seed, job.look))  # fmt: skip
     job.path.parent.mkdir(parents=True, exist_ok=True)
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
@@ -272,9 +278,20 @@ def _prepare_out_dir(out_dir: Path, params: dict) -> None:
     signature.write_text(GENERATOR_VERSION + "\n")
 
 
+def params_with_look(params: dict | None) -> dict | None:
+    """A meta's parameters with its look; one written before looks existed is the ``limbs`` look
+    (its images are byte-identical to that look's), so an existing dataset stays a cache hit."""
+    return None if params is None else {"look": "limbs", **params}
+
+
+def dataset_look(meta: dict) -> str:
+    """The look of a synthetic dataset from its ``meta.json`` (``limbs`` before looks existed)."""
+    return params_with_look(meta["params"])["look"]
+
+
 def write_synthetic_h36m(out_dir: Path, *, n_train: int, n_test: int, seed: int = 0,
                          image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE, progress: bool = True,
-                         workers: int = 1, mocap_dir: Path | None = None) -> dict:
+                         workers: int = 1, mocap_dir: Path | None = None, look: str = DEFAULT_LOOK) -> dict:
     """Render the synthetic dataset into ``out_dir`` (see the module docstring); return its meta.
 
     A ``meta.json`` with the same parameters means the dataset is complete: nothing is redone
@@ -285,16 +302,20 @@ def write_synthetic_h36m(out_dir: Path, *, n_train: int, n_test: int, seed: int 
         image_size: (W, H) pixels; the focal length scales with W (1145 px at W = 1000).
         workers: processes rendering images (the result does not depend on it).
         mocap_dir: folder with the BVH clips (default ``../shared/data/mocap``).
+        look: how the limbs are coloured, ``limbs`` (per limb, left warm, right cool) or
+            ``clothing`` (shirt, pants and skin, the same on both sides); recorded in the meta.
     """
+    if look not in LOOKS:
+        raise ValueError(f"unknown look {look!r}; one of {', '.join(LOOKS)}")
     out_dir = Path(out_dir)
     mocap_dir = Path(mocap_dir) if mocap_dir is not None else default_mocap_dir()
     image_size = (int(image_size[0]), int(image_size[1]))
     params = {"generator": GENERATOR_VERSION, "seed": int(seed), "n_train": int(n_train), "n_test": int(n_test),
-              "image_size": list(image_size), "jpeg_quality": JPEG_QUALITY, "mocap_sha256": mocap_digest(mocap_dir)}  # fmt: skip
+              "image_size": list(image_size), "jpeg_quality": JPEG_QUALITY, "mocap_sha256": mocap_digest(mocap_dir), "look": look}  # fmt: skip
     meta_path = out_dir / "meta.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        if meta.get("params") == params:
+        if params_with_look(meta.get("params")) == params:
             return meta
     _prepare_out_dir(out_dir, params)
     started = time.perf_counter()
@@ -305,8 +326,8 @@ def write_synthetic_h36m(out_dir: Path, *, n_train: int, n_test: int, seed: int 
     clips = load_clips(mocap_dir)
     retarget_cache: dict = {}
     splits = {
-        "train": _plan_split("train", TRAIN_SUBJECTS, n_train, seed, out_dir, cameras, clips, retarget_cache),
-        "test": _plan_split("test", TEST_SUBJECTS, n_test, seed, out_dir, cameras, clips, retarget_cache),
+        "train": _plan_split("train", TRAIN_SUBJECTS, n_train, seed, out_dir, cameras, clips, retarget_cache, look),
+        "test": _plan_split("test", TEST_SUBJECTS, n_test, seed, out_dir, cameras, clips, retarget_cache, look),
     }
     boxes = {split: render_all(ann.jobs, seed, image_size, progress, workers, split) for split, ann in splits.items()}
     render_s = time.perf_counter() - started
@@ -319,6 +340,7 @@ def write_synthetic_h36m(out_dir: Path, *, n_train: int, n_test: int, seed: int 
     meta = {
         "generator": GENERATOR_VERSION,
         "params": params,
+        "look": look,
         "image_size": list(image_size),
         "subjects": {"train": list(TRAIN_SUBJECTS), "test": list(TEST_SUBJECTS)},
         "counts": {split: {"frames": len(ann.imgname), "mocap_frames": ann.n_mocap, "sampled_frames": ann.n_sampled,
@@ -331,7 +353,7 @@ def write_synthetic_h36m(out_dir: Path, *, n_train: int, n_test: int, seed: int 
                         "sampled": "<Action>_1 trials: sampled poses, cameras cycling per step (not videos)",
                         "S": "camera frame, metres, H36M-17 order", "part": "pixels, exact pinhole projection of S",
                         "scale": "box side / 200, side = 1.2 x joint extent", "coco_file_name": "relative to out_dir",
-                        "left_right_colours": "left limbs warm, right limbs cool: do not flip-augment the detector"},  # fmt: skip
+                        "left_right_colours": LEFT_RIGHT_COLOURS[look]},  # fmt: skip
     }
     write_bytes_atomic(meta_path, json.dumps(meta, indent=1, sort_keys=True).encode())
     if progress:

@@ -34,3 +34,41 @@ def test_demo_end_to_end_at_toy_scale(tmp_path):
     assert "cache hit" in ablation.output  # the ablations reuse the demo's store: no detector work
     table = (tmp_path / "demo" / "ablation.md").read_text()
     assert "step1_concat" in table and "levels_stride32_only" in table
+
+
+def test_each_world_has_its_own_work_dir_and_a_demo_never_mixes_worlds(tmp_path, monkeypatch):
+    """`--world clothing` without --work-dir works in work_dirs/demo_clothing; a work dir that holds
+    the other world's data is refused before anything is trained or written."""
+    from pathlib import Path
+
+    from pipeline.demo import DemoSettings
+    from stages.synth.writer import write_synthetic_h36m
+
+    assert DemoSettings().work_dir == Path("work_dirs/demo")
+    assert DemoSettings(world="clothing").work_dir == Path("work_dirs/demo_clothing")
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "work_dirs" / "demo_clothing" / "synth_h36m"
+    write_synthetic_h36m(data, n_train=2, n_test=1, image_size=(96, 96), progress=False)  # the limbs world
+    for command in ("demo", "ablate"):
+        result = CliRunner().invoke(main, [command, "--world", "clothing"])
+        assert result.exit_code != 0
+        assert "work_dirs/demo_clothing holds the demo of the 'limbs' world" in result.output, result.output
+    assert sorted(p.name for p in data.parent.iterdir()) == ["synth_h36m"]  # no detector, no cache
+    assert json.loads((data / "meta.json").read_text())["look"] == "limbs"  # its data untouched
+
+
+def test_a_fresh_work_dir_belongs_to_no_world_yet(tmp_path):
+    """An empty work dir is no world's (the clothing demo's first run must not be refused as 'limbs');
+    infer's fallback still asks for the default world."""
+    from pipeline.demo import demo_world
+
+    assert demo_world(tmp_path, default=None) is None
+    assert demo_world(tmp_path) == "limbs"
+
+
+def test_synth_look_option(tmp_path):
+    result = CliRunner().invoke(main, ["synth", "--out", str(tmp_path / "d"), "--train-frames", "2",
+                                       "--test-frames", "1", "--image-size", "96x96", "--look", "clothing"])
+    assert result.exit_code == 0, result.output
+    assert "clothing look" in result.output
+    assert json.loads((tmp_path / "d" / "meta.json").read_text())["params"]["look"] == "clothing"

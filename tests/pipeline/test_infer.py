@@ -269,3 +269,20 @@ def test_no_arguments_run_the_demos_clip_through_the_demos_models(lifter, tmp_pa
     assert metrics["num_frames"] == 48 and abs(metrics["mpjpe"] - mpjpe_of(output)) < 0.005
     assert sorted(p.name for p in (tmp_path / "out" / "sampling").iterdir()) == ["frame_0.png", "frame_24.png"]
     assert (demo / "cache").is_dir()  # the demo's models keep their features in the demo's cache
+
+
+def test_the_demos_clip_is_rendered_in_the_world_of_the_demos_data(tmp_path):
+    """A clothing demo's clip is filmed in the clothing world; the same motion and truth as the
+    default world's clip (a demo dir with no data yet)."""
+    from pipeline.demo import demo_world
+    from pipeline.infer import demo_clip
+    from stages.synth.writer import write_synthetic_h36m
+
+    write_synthetic_h36m(tmp_path / "clothing" / "synth_h36m", n_train=2, n_test=1, image_size=(96, 96),
+                         progress=False, look="clothing")
+    assert (demo_world(tmp_path / "clothing"), demo_world(tmp_path / "limbs")) == ("clothing", "limbs")
+    clips = {world: demo_clip(tmp_path / world) for world in ("clothing", "limbs")}
+    truth = {world: video.with_suffix(".gt.npz").read_bytes() for world, video in clips.items()}
+    assert truth["clothing"] == truth["limbs"]
+    first = {world: cv2.VideoCapture(str(video)).read()[1].astype(int) for world, video in clips.items()}
+    assert np.abs(first["clothing"] - first["limbs"]).max() > 60

@@ -44,3 +44,17 @@ def test_clip_is_a_video_with_per_frame_ground_truth_that_the_video_source_reads
     codes, labels = index.index_tables["subject"]
     assert labels == ["S7"] and index.index_tables["action"][1] == ["Walking"]
     assert index.index_tables["camera"][1] == ["54138969"]
+
+
+def test_clip_takes_the_look_and_keeps_its_motion(tmp_path):
+    def frames_and_truth(look):
+        clip = write_synthetic_clip(tmp_path / look / "S7_Walking.54138969.mp4", subject="S7", n_frames=2,
+                                    image_size=(128, 128), look=look)
+        ok, image = cv2.VideoCapture(str(clip.video)).read()
+        assert ok
+        return image.astype(int), clip.ground_truth.read_bytes()
+
+    limbs, truth_limbs = frames_and_truth("limbs")
+    clothing, truth_clothing = frames_and_truth("clothing")
+    assert truth_limbs == truth_clothing  # the same motion, camera and boxes
+    assert np.abs(limbs - clothing).max() > 60  # other limb colours

@@ -110,3 +110,14 @@ def test_refuses_to_overwrite_foreign_data(tmp_path):
     (tmp_path / "images").mkdir()
     with pytest.raises(FileExistsError, match="not written by this generator"):
         write_synthetic_3dhp(tmp_path, n_train=1, n_test=6, image_scale=0.0625, progress=False)
+
+
+def test_the_look_is_recorded_and_another_look_is_redrawn(tmp_path):
+    out = tmp_path / "looks"
+    limbs = write_synthetic_3dhp(out, n_train=1, n_test=6, image_scale=0.0625, progress=False)
+    image = f"{TEST_SET}/TS3/imageSequence/img_000001.jpg"
+    before = np.asarray(Image.open(out / image), dtype=int)
+    clothing = write_synthetic_3dhp(out, n_train=1, n_test=6, image_scale=0.0625, progress=False, look="clothing")
+    assert (limbs["look"], clothing["look"]) == ("limbs", "clothing")
+    assert "share" in clothing["conventions"]["left_right_colours"]
+    assert np.abs(np.asarray(Image.open(out / image), dtype=int) - before).max() > 60

@@ -1,19 +1,22 @@
-"""Depth cues of the renderer: occlusion order, perspective thickness, brighter when nearer."""
+"""Depth cues of the renderer: occlusion order, perspective thickness, brighter when nearer; the
+two looks (per-limb colours, or clothing the same on left and right)."""
 
 import numpy as np
+import pytest
 
 from stages.synth.cameras import look_at_rotation, world_to_camera
 from stages.synth.pose_sampler import PARAMS, pose_from_params
 from stages.synth.render import (
     PART_IDS,
     Capsule,
+    Light,
     body_capsules,
     default_light,
     draw_capsules,
     make_appearance,
     render_frame,
 )
-from stages.synth.skeleton import subject_bone_lengths
+from stages.synth.skeleton import subject_bone_lengths, unit
 
 FOCAL = np.array([572.5, 572.5])
 CENTRE = np.array([250.0, 250.0])
@@ -79,3 +82,73 @@ def test_render_frame_is_deterministic_and_seed_dependent() -> None:
     np.testing.assert_array_equal(la, lc)  # the body does not depend on the background's seed
     assert np.abs(a.astype(int) - c.astype(int)).mean() > 5
     assert (la > 0).sum() > 2000
+
+
+def _mirror_symmetric_pose() -> np.ndarray:
+    """(17, 3) camera-frame mm: a pose with the left arm raised sideways and bent, the left leg
+    spread and bent, whose right side is the left side mirrored in the camera's x = 0 plane (the
+    body faces the camera)."""
+    lengths = subject_bone_lengths("S1", seed=0)
+    params = np.zeros((1, len(PARAMS)))
+    for name, degrees in (("l_sho_plane", 90), ("l_sho_elev", 70), ("l_elbow", 60), ("l_hip_plane", 90),
+                          ("l_hip_elev", 20), ("l_knee", 30)):  # fmt: skip
+        params[0, PARAMS.index(name)] = degrees
+    cam = _camera_4m_in_front(pose_from_params(params, np.array([180.0]), lengths)[0])
+    for centre in (0, 7, 8, 9, 10):
+        cam[centre, 0] = 0.0
+    for left, right in zip((4, 5, 6, 11, 12, 13), (1, 2, 3, 14, 15, 16)):
+        cam[right] = cam[left] * np.array([-1.0, 1.0, 1.0])
+    return cam
+
+
+def _render_symmetric(look: str) -> tuple[np.ndarray, np.ndarray]:
+    """Body only, on flat grey, with a light in the mirror plane and the principal point on the
+    image's middle column, so a mirror-symmetric scene gives a mirror-symmetric image."""
+    cam = _mirror_symmetric_pose()
+    image = np.full((220, 200, 3), 110.0, dtype=np.float32)
+    light = Light(direction=unit(np.array([0.0, -0.55, -1.0])))
+    capsules = body_capsules(cam, make_appearance("S1", 0, look))
+    labels = draw_capsules(image, capsules, np.array([300.0, 300.0]), np.array([99.5, 110.0]), float(cam[0, 2]), light)
+    return image, labels
+
+
+def test_clothing_look_is_mirror_symmetric_and_the_limbs_look_is_not() -> None:
+    clothing, labels = _render_symmetric("clothing")
+    limbs, _ = _render_symmetric("limbs")
+    # The scene is symmetric: the mirrored label map shows each left part where the right one is.
+    to_other_side = np.arange(256)
+    for name, part in PART_IDS.items():
+        for a, b in (("left_", "right_"), ("right_", "left_")):
+            if name.startswith(a):
+                to_other_side[part] = PART_IDS[name.replace(a, b)]
+    limb_pixels = np.isin(labels, [p for n, p in PART_IDS.items() if n.startswith(("left_", "right_"))])
+    assert limb_pixels.sum() > 800
+    assert (to_other_side[labels[:, ::-1]] == labels).mean() > 0.995
+    # Clothing: the image equals its mirror image, face and limbs included.
+    diff = np.abs(clothing - clothing[:, ::-1]).max(axis=2)
+    assert diff[limb_pixels].max() < 1.0 and np.percentile(diff, 99.9) < 1.0
+    # Limbs: a left limb and its mirrored right limb differ in colour.
+    diff_limbs = np.abs(limbs - limbs[:, ::-1]).max(axis=2)
+    assert np.median(diff_limbs[limb_pixels]) > 40
+
+
+def test_looks_share_the_subject_and_only_clothing_is_the_same_on_both_sides() -> None:
+    for subject in ("S1", "S5", "S6", "S7", "S8", "S9", "S11"):
+        limbs, clothing = make_appearance(subject, 3, "limbs"), make_appearance(subject, 3, "clothing")
+        assert make_appearance(subject, 3, "clothing") == clothing  # deterministic from the seed
+        assert (limbs.build, limbs.shirt_bgr, limbs.pants_bgr, limbs.skin_bgr) == \
+            (clothing.build, clothing.shirt_bgr, clothing.pants_bgr, clothing.skin_bgr)
+        sides = [name.removeprefix("left_") for name in clothing.limb_bgr if name.startswith("left_")]
+        assert len(sides) == 9
+        for part in sides:
+            assert clothing.limb_bgr[f"left_{part}"] == clothing.limb_bgr[f"right_{part}"], (subject, part)
+            assert limbs.limb_bgr[f"left_{part}"] != limbs.limb_bgr[f"right_{part}"], (subject, part)
+        assert clothing.limb_bgr["left_upper_arm"] == clothing.shirt_bgr  # sleeves
+        assert clothing.limb_bgr["left_thigh"] == clothing.pants_bgr
+        caps = {c.part: c.bgr for c in body_capsules(_mirror_symmetric_pose(), clothing)}
+        for name, part in PART_IDS.items():  # what is drawn is the table
+            if name.startswith("left_"):
+                assert caps[part] == caps[PART_IDS[name.replace("left_", "right_")]]
+    assert make_appearance("S1", 0) == make_appearance("S1", 0, "limbs")  # limbs stays the default
+    with pytest.raises(ValueError, match="unknown look 'plaid'"):
+        make_appearance("S1", 0, "plaid")

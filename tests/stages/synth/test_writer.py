@@ -145,3 +145,33 @@ def test_refuses_to_clear_a_folder_it_did_not_write(tmp_path: Path) -> None:
 def test_contact_sheet(dataset: Path) -> None:
     sheet = contact_sheet(dataset, n=6, tile_px=64, columns=3)
     assert sheet.shape == (128, 192, 3) and sheet.std() > 10
+
+
+def test_the_look_is_recorded_and_another_look_is_not_a_cache_hit(tmp_path: Path) -> None:
+    out = tmp_path / "e"
+    limbs = write_synthetic_h36m(out, n_train=3, n_test=1, seed=0, image_size=SIZE, progress=False)
+    assert limbs["look"] == "limbs" and limbs["params"]["look"] == "limbs"
+    assert "warm" in limbs["conventions"]["left_right_colours"]
+    names = np.load(out / "train_h36m_body3d.npz")["imgname"]
+    before = {str(n): cv2.imread(str(out / str(n))).astype(int) for n in names}
+
+    clothing = write_synthetic_h36m(out, n_train=3, n_test=1, seed=0, image_size=SIZE, progress=False,
+                                    look="clothing")
+    assert clothing["look"] == "clothing" and clothing["params"]["look"] == "clothing"
+    assert "share" in clothing["conventions"]["left_right_colours"]
+    assert json.loads((out / "meta.json").read_text()) == clothing
+    assert (np.load(out / "train_h36m_body3d.npz")["imgname"] == names).all()  # same scenes, new colours
+    for name, image in before.items():
+        assert np.abs(cv2.imread(str(out / name)).astype(int) - image).max() > 60, name
+
+    # A meta written before looks existed is the limbs look: still a hit for it, a miss for clothing.
+    old = tmp_path / "f"
+    write_synthetic_h36m(old, n_train=3, n_test=1, seed=0, image_size=SIZE, progress=False)
+    meta = json.loads((old / "meta.json").read_text())
+    del meta["params"]["look"], meta["look"]
+    (old / "meta.json").write_text(json.dumps(meta))
+    stamp = (old / "train_h36m_body3d.npz").stat().st_mtime_ns
+    assert write_synthetic_h36m(old, n_train=3, n_test=1, seed=0, image_size=SIZE, progress=False) == meta
+    assert (old / "train_h36m_body3d.npz").stat().st_mtime_ns == stamp
+    write_synthetic_h36m(old, n_train=3, n_test=1, seed=0, image_size=SIZE, progress=False, look="clothing")
+    assert json.loads((old / "meta.json").read_text())["look"] == "clothing"
