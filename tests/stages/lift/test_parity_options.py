@@ -226,3 +226,16 @@ def test_evaluate_passes_reroot_to_the_metrics_and_records_it(tmp_path):
     assert results[True]["reroot"] is True and results[False]["reroot"] is False
     assert results[False]["mpjpe"] > results[True]["mpjpe"] + 100.0    # a ~370 mm shift, mostly not undone
     assert results[False]["p_mpjpe"] == pytest.approx(results[True]["p_mpjpe"], rel=1e-4)
+
+
+def test_training_validates_and_reports_with_the_configs_reroot(tmp_path):
+    """`eval.reroot=False` reaches training's validation and the final report (train.py passes it)."""
+    import json
+
+    from stages.lift.train import TrainRequest, train
+    from tests.stages.lift.lift_stores import make_store, tiny_config
+
+    store = make_store(tmp_path / "s.zarr", num_frames=16, shard_frames=8)
+    cfg = tiny_config(train=dict(epochs=1), eval=dict(reroot=False, flip_test=False))
+    result = train(TrainRequest(cfg=cfg, store_path=store.path, work_root=tmp_path / "runs", progress=False))
+    assert json.loads((result.run_dir / "metrics.json").read_text())["reroot"] is False
