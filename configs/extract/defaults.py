@@ -9,12 +9,16 @@ detector = dict(
     seed=0,                  # weights seed for --random-init smoke runs only
 )
 # `dataset.type` picks a frame source; each type has its own keys.
+# crop: the person box the detector crops ('annotation': the dataset's own box, mmpose's center/scale;
+# 'authors': CA-PF's H36M toolbox box, pelvis +-1000 mm in x and -900/+1100 mm in y at the pelvis's
+# depth, projected with the camera intrinsics, cropped without mmpose's 1.25 padding: a parity option,
+# needs 3D ground truth and cameras, and enters the store's key through the boxes).
 datasets = dict(
     # train_frame_step=k: every k-th frame of each training video; test_subjects keep every frame
     h36m=dict(type='h36m', name='h36m', annotation='test_h36m_body3d.npz', cameras='cameras.pkl',
-              train_frame_step=1, test_subjects=('S9', 'S11')),
-    images=dict(type='images', name='images', boxes=None),
-    video=dict(type='video', name='video', video=None, boxes=None,
+              train_frame_step=1, test_subjects=('S9', 'S11'), crop='annotation'),
+    images=dict(type='images', name='images', boxes=None, crop='annotation'),
+    video=dict(type='video', name='video', video=None, boxes=None, crop='annotation',
                annotation=None),  # ground truth: mmpose H36M npz, one row per frame (stages/synth/clip.py)
     # MPI-INF-3DHP: one entry per layout (the first is the default), each with its own keys.
     mpi_inf_3dhp=dict(
@@ -23,13 +27,15 @@ datasets = dict(
             annotation=['annotations/mpi_inf_3dhp_train.npz', 'annotations/mpi_inf_3dhp_test_valid.npz'],
             cameras=['annotations/cameras_train.pkl', 'annotations/cameras_test.pkl'],
             images='images',      # folder of the npz's imgname files
-            activities=None),     # official test-set folder (TS<n>/annot_data.mat): activities of test frames
+            activities=None,      # official test-set folder (TS<n>/annot_data.mat): activities of test frames
+            crop='annotation'),
         official=dict(  # the official test set as it ships (DATA_ROOT = mpi_inf_3dhp_test_set)
             type='mpi_inf_3dhp', name='mpi_inf_3dhp', layout='official',
             annotation=['TS1/annot_data.mat', 'TS2/annot_data.mat', 'TS3/annot_data.mat', 'TS4/annot_data.mat',
                         'TS5/annot_data.mat', 'TS6/annot_data.mat'],
             cameras=None,         # None: the calibration table in code; or mmpose's cameras_test.pkl
-            joints_3d='univ_annot3'),  # or 'annot3'; enters the cache key
+            joints_3d='univ_annot3',  # or 'annot3'; enters the cache key
+            crop='annotation'),
     ),
 )
 # source: 'detector' (its COCO-17 joints), 'external' with file= (relative to DATA_ROOT), or

@@ -21,5 +21,5 @@ model = dict(
     drop_path_rate=0.1,
     ref_convention='mmpose',     # must match the store's joint_feat (capf cache joint-feats --convention)
 )
-# the authors' released optimiser setting (no deformable offsets here, so no 0.1x group)
+# the authors' released optimiser setting (capf_base.py's default, pinned; no deformable offsets here)
 train = dict(lr=6.4e-4, offset_lr_mult=1.0, weight_decay=0.1, in_memory=True)

@@ -74,9 +74,15 @@ def input_size_wh(cfg) -> tuple[int, int]:
     return tuple(int(v) for v in codec["input_size"])
 
 
-def _test_pipeline(cfg) -> list[dict]:
-    pipeline = cfg.get("val_pipeline") or cfg.test_dataloader.dataset.pipeline
-    return [dict(step) for step in pipeline]
+def _test_pipeline(cfg, bbox_padding: float | None = None) -> list[dict]:
+    """The config's test pipeline; ``bbox_padding`` replaces its ``GetBBoxCenterScale`` padding
+    (mmpose's 1.25 enlarges every box; a source whose boxes are already the crop asks for 1.0)."""
+    pipeline = [dict(step) for step in (cfg.get("val_pipeline") or cfg.test_dataloader.dataset.pipeline)]
+    if bbox_padding is not None:
+        for step in pipeline:
+            if step["type"] == "GetBBoxCenterScale":
+                step["padding"] = float(bbox_padding)
+    return pipeline
 
 
 def feature_config_digest(cfg) -> str:
@@ -165,9 +171,11 @@ class TopdownDetector:
     """Build, load and run an mmpose top-down model; `forward` returns joints and feature maps."""
 
     def __init__(self, config: str, checkpoint: Path | None, *, checkpoint_sha256: str | None = None,
-                 random_init: bool = False, seed: int = 0, device: str = "cpu", flip_test: bool = False):
+                 random_init: bool = False, seed: int = 0, device: str = "cpu", flip_test: bool = False,
+                 bbox_padding: float | None = None):
         """checkpoint_sha256: the digest `verify_checkpoint` returned (recorded, not recomputed);
-        random_init: skip the checkpoint (tests, smoke runs); the store records `random-init:<seed>`."""
+        random_init: skip the checkpoint (tests, smoke runs); the store records `random-init:<seed>`;
+        bbox_padding: the frame source's box padding (``FrameIndex.bbox_padding``), None = the config's."""
         from mmengine.registry import init_default_scope
         from mmpose.registry import MODELS
 
@@ -186,7 +194,7 @@ class TopdownDetector:
             self.checkpoint_sha256 = checkpoint_sha256 or verify_checkpoint(checkpoint, None)
             self._load_checkpoint(Path(checkpoint))
         self.model.to(self.device).eval()
-        self.crop = CropPipeline(_test_pipeline(self.cfg))
+        self.crop = CropPipeline(_test_pipeline(self.cfg, bbox_padding))
         self.input_size_wh = input_size_wh(self.cfg)
         self.taps = default_taps(self.cfg.model.backbone.type)
         self._captured: dict[int, torch.Tensor] = {}

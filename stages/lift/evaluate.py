@@ -68,14 +68,22 @@ def evaluation_protocol(cfg: dict, store: FeatureStore) -> str:
     return str((cfg.get("dataset") or {}).get("type") or store.attrs["key_inputs"]["dataset"])
 
 
-def compute_metrics(pred_mm: np.ndarray, gt_mm: np.ndarray, labels: dict, dataset_type: str) -> dict:
-    """Metrics by dataset kind; inputs ``(N, 17, 3)`` mm, labels from ``LiftInputs.labels``."""
+def compute_metrics(pred_mm: np.ndarray, gt_mm: np.ndarray, labels: dict, dataset_type: str, *,
+                    reroot: bool = True) -> dict:
+    """Metrics by dataset kind; inputs ``(N, 17, 3)`` mm, labels from ``LiftInputs.labels``.
+
+    The ground truth is always made root-relative. ``reroot`` (``eval.reroot``) also subtracts the
+    predicted pelvis; without it the prediction is scored as it comes out of the head, as the
+    authors' evaluation does (their ``MPJPE`` on the raw output), so a pelvis the model does not put
+    at the origin counts against every joint. P-MPJPE aligns translation either way."""
+    pred, gt = (root_relative(pred_mm) if reroot else np.asarray(pred_mm, dtype=np.float64)), root_relative(gt_mm)
     if "action" in labels and dataset_type not in THREEDHP_TYPES:
-        metrics = evaluate_h36m(pred_mm, gt_mm, list(labels["action"]), labels.get("video"), labels.get("frame"))
+        metrics = evaluate_h36m(pred, gt, list(labels["action"]), labels.get("video"), labels.get("frame"),
+                                already_root_relative=True)
         if "video" in labels and "frame" in labels:
-            metrics["per_video"] = per_video_errors(pred_mm, gt_mm, labels["video"], labels["frame"])
+            metrics["per_video"] = per_video_errors(pred, gt, labels["video"], labels["frame"],
+                                                    already_root_relative=True)
         return metrics
-    pred, gt = root_relative(pred_mm), root_relative(gt_mm)
     errors = np.linalg.norm(pred - gt, axis=-1)
     metrics = {"mpjpe": float(mpjpe(pred, gt).mean()), "p_mpjpe": float(p_mpjpe(pred, gt).mean()),
                "per_joint_mpjpe": [float(v) for v in errors.mean(axis=0)], "num_frames": int(len(pred))}
@@ -97,7 +105,7 @@ class EvalResult:
 def evaluate(model: nn.Module, dataset: CacheBatchDataset, *, device: torch.device, batch_size: int = 512,
              workers: int | str = "auto", flip_test: bool = True, amp: str | None = None, dataset_type: str = "h36m",
              out_dir: Path | None = None, title: str = "", extra: dict | None = None,
-             ranks: Ranks | None = None, flip_features: str = "mirrored") -> EvalResult:
+             ranks: Ranks | None = None, flip_features: str = "mirrored", reroot: bool = True) -> EvalResult:
     """Predict every frame of ``dataset`` with ``model`` (the bare lifter, not DDP), compute the
     metrics and (with ``out_dir``, on rank 0) write the report: metrics.json (``extra`` merged in),
     table.md, per_joint_error.png, skeletons.png.
@@ -119,9 +127,10 @@ def evaluate(model: nn.Module, dataset: CacheBatchDataset, *, device: torch.devi
     pred_mm, gt_mm = pred_m * MM_PER_M, dataset.inputs.target_m * MM_PER_M
     metrics, written = None, {}
     if ranks.main:
-        metrics = compute_metrics(pred_mm, gt_mm, dataset.inputs.labels, dataset_type)
+        metrics = compute_metrics(pred_mm, gt_mm, dataset.inputs.labels, dataset_type, reroot=reroot)
         metrics["flip_test"] = flip_test
         metrics["flip_features"] = ("extracted" if extracted else "mirrored") if flip_test else None
+        metrics["reroot"] = reroot
         metrics.update(extra or {})
         if out_dir is not None:
             written = write_report(metrics, Path(out_dir), pred_mm=pred_mm, gt_mm=gt_mm, title=title)
@@ -159,5 +168,5 @@ def evaluate_checkpoint(cfg: dict, checkpoint: Path, store_path: Path, *, out_di
                     workers=workers if workers is not None else tcfg["workers"],
                     flip_test=flip_test, flip_features=flip_features,
                     amp=resolve_amp(tcfg["amp"], torch_device), dataset_type=evaluation_protocol(cfg, store),
-                    out_dir=out_dir, title=title,
+                    out_dir=out_dir, title=title, reroot=bool(ecfg["reroot"]),
                     extra={"checkpoint": str(checkpoint), "config": title, "store": str(store.path)})

@@ -196,14 +196,16 @@ def mpjve(pred_mm, gt_mm, video_ids, frame_numbers, frame_step: int = 1) -> floa
     return float(err.mean()) if err.size else None
 
 
-def per_video_errors(pred_mm, gt_mm, video_ids, frame_numbers, frame_step: int = 1) -> dict[str, dict]:
+def per_video_errors(pred_mm, gt_mm, video_ids, frame_numbers, frame_step: int = 1, *,
+                     already_root_relative: bool = False) -> dict[str, dict]:
     """MPJPE and MPJVE of each video, its frames taken in frame order (root-relative, mm).
 
     `(N, J, 3)` x 2, `(N,)` video names, `(N,)` frame numbers -> {video: {mpjpe, mpjve,
     num_frames, first_frame, last_frame}}, videos sorted by name; mpjve is None for a video
     without two consecutive frames.
     """
-    pred, gt = root_relative(pred_mm), root_relative(gt_mm)
+    pred, gt = ((np.asarray(pred_mm), np.asarray(gt_mm)) if already_root_relative
+                else (root_relative(pred_mm), root_relative(gt_mm)))
     videos = np.asarray(video_ids).astype(str)
     frames = np.asarray(frame_numbers).astype(np.int64)
     per_frame = joint_errors(pred, gt, "none").mean(axis=1)

@@ -24,6 +24,10 @@ Reference-point convention: ``ref_convention="mmpose"`` samples level l at cell 
 (``grid_sample`` with ``align_corners=True``: g = 2 (x / s_l) / (W_l - 1) - 1), which is where
 mmpose's heatmap codecs put that cell; ``"authors"`` uses g = x / (W_in / 2) - 1 for every level,
 for parity with the released checkpoints. Details in :mod:`stages.lift.sampling`.
+
+Precision: ``coord_embed`` (joint coordinates in [-1, 1]) and the head (metres) always run in fp32,
+autocast or not: bf16 keeps 8 bits of mantissa, steps of 1-2 px at the input and 2-4 mm at the
+output on a 1000-px image, the size of the differences this model is judged on.
 """
 
 from __future__ import annotations
@@ -35,10 +39,17 @@ import torch
 from torch import Tensor, nn
 
 from stages.lift.deformable import DeformableContextExtraction
-from stages.lift.sampling import INITIAL_SAMPLE_PADDING, REF_CONVENTIONS, ref_px_to_grid, sample_bilinear
+from stages.lift.sampling import REF_CONVENTIONS, ref_px_to_grid, sample_bilinear
 from stages.lift.transformer import InterJointTransformer, PoseContextFusion, drop_path_rates
 
 CONTEXT_MODES = ("none", "concat", "fusion", "deformable")
+SAMPLING_PADDINGS = ("border", "zeros")
+
+
+def fp32(module: nn.Module, x: Tensor) -> Tensor:
+    """``module(x)`` in float32 with autocast off (parameters are fp32: autocast never casts them)."""
+    with torch.autocast(x.device.type, enabled=False):
+        return module(x.float())
 
 
 class ContextAwarePoseFormer(nn.Module):
@@ -59,6 +70,11 @@ class ContextAwarePoseFormer(nn.Module):
         mlp_ratio: hidden / width of every MLP.
         drop_path_rate: stochastic depth of the last layer of each module (linear from 0).
         ref_convention: ``"mmpose"`` or ``"authors"`` (see the module docstring).
+        sampling_padding: ``grid_sample`` padding of the initial context tokens (the maps sampled
+            at the joints): ``"border"`` repeats the edge cell for a joint outside the crop;
+            the authors' code uses ``"zeros"``. The deformable layers always use border.
+        deformable_norm_eps: LayerNorm eps inside the deformable layers (the authors' 1e-5;
+            ``norm_eps`` elsewhere).
         head_dim: outputs per joint of the head: 3 (a 3D joint); the temporal model
             (:mod:`stages.lift.temporal`) uses the head as its per-frame projection to a narrower width.
         qkv_bias, drop_rate, attn_drop_rate, norm_eps: transformer details (ViT defaults).
@@ -70,13 +86,16 @@ class ContextAwarePoseFormer(nn.Module):
                  num_joints: int = 17, embed_dim: int = 128, num_levels_sampling_points: int = 4,
                  deformable_heads: int = 4, depth: int = 4, spatial_heads: int = 8,
                  fusion_heads: int = 8, mlp_ratio: float = 2.0, drop_path_rate: float = 0.2,
-                 ref_convention: str = "mmpose", head_dim: int = 3, qkv_bias: bool = True, drop_rate: float = 0.0,
-                 attn_drop_rate: float = 0.0, norm_eps: float = 1e-6) -> None:
+                 ref_convention: str = "mmpose", sampling_padding: str = "border",
+                 deformable_norm_eps: float = 1e-6, head_dim: int = 3, qkv_bias: bool = True,
+                 drop_rate: float = 0.0, attn_drop_rate: float = 0.0, norm_eps: float = 1e-6) -> None:
         super().__init__()
         if context not in CONTEXT_MODES:
             raise ValueError(f"context must be one of {CONTEXT_MODES}, got {context!r}")
         if ref_convention not in REF_CONVENTIONS:
             raise ValueError(f"ref_convention must be one of {REF_CONVENTIONS}, got {ref_convention!r}")
+        if sampling_padding not in SAMPLING_PADDINGS:
+            raise ValueError(f"sampling_padding must be one of {SAMPLING_PADDINGS}, got {sampling_padding!r}")
         if len(level_channels) != len(level_strides):
             raise ValueError(f"{len(level_channels)} level channels but {len(level_strides)} strides")
         self.context = context
@@ -84,6 +103,7 @@ class ContextAwarePoseFormer(nn.Module):
         self.level_strides = tuple(int(s) for s in level_strides)
         self.input_size_wh = (int(input_size_wh[0]), int(input_size_wh[1]))
         self.ref_convention = ref_convention
+        self.sampling_padding = sampling_padding
         self.num_joints = num_joints
         num_levels = len(self.level_channels)
         self.joint_dim = (1 + num_levels) * embed_dim  # E: one joint token of the inter-joint stage
@@ -106,7 +126,7 @@ class ContextAwarePoseFormer(nn.Module):
             DeformableContextExtraction(
                 self.level_channels, embed_dim, depth=depth, heads=deformable_heads,
                 points=num_levels_sampling_points, mlp_ratio=mlp_ratio, drop_path=dpr,
-                norm_eps=norm_eps)
+                norm_eps=deformable_norm_eps)
             if context == "deformable" else None)
         self.fusion = (PoseContextFusion(embed_dim, heads=fusion_heads, **blocks)
                        if context in ("fusion", "deformable") else None)
@@ -131,7 +151,7 @@ class ContextAwarePoseFormer(nn.Module):
 
     def _tokens(self, pose2d: Tensor, joint_feats: Sequence[Tensor]) -> Tensor:
         """Embedded tokens ``(B, T, J, C_tok)``: T = 1+L, C_tok = C (T = 1, C_tok = E for none)."""
-        pose = self.coord_embed(pose2d).unsqueeze(1)
+        pose = fp32(self.coord_embed, pose2d).unsqueeze(1)
         if self.feat_embed is None:
             return self.pos_drop(pose + self.pos_embed)
         ctx = [embed(f.to(pose.dtype)).unsqueeze(1) for embed, f in zip(self.feat_embed, joint_feats)]
@@ -149,9 +169,7 @@ class ContextAwarePoseFormer(nn.Module):
         dtype = self.coord_embed.weight.dtype
         maps = [f.to(dtype) for f in feats]
         grid = self.reference_grid(ref_px.to(dtype), [tuple(m.shape[-2:]) for m in maps])
-        # the authors sample the initial tokens with zero padding, the deformable layers with border
-        padding = INITIAL_SAMPLE_PADDING[self.ref_convention]
-        joint_feats = [sample_bilinear(m, grid[:, i].unsqueeze(2), padding_mode=padding)[:, :, 0]
+        joint_feats = [sample_bilinear(m, grid[:, i].unsqueeze(2), padding_mode=self.sampling_padding)[:, :, 0]
                        for i, m in enumerate(maps)]                            # L x (B, J, C_l)
         tokens = self._tokens(pose2d, joint_feats)
         if self.deformable is not None:
@@ -181,8 +199,8 @@ class ContextAwarePoseFormer(nn.Module):
         return self.inter_joint(x)
 
     def forward_head(self, x: Tensor) -> Tensor:
-        """``(B, J, E)`` -> ``(B, J, head_dim)`` (``(B, J, 3)``)."""
-        return self.head(x)
+        """``(B, J, E)`` -> ``(B, J, head_dim)`` (``(B, J, 3)``), float32 under autocast too."""
+        return fp32(self.head, x)
 
     def forward(self, pose2d: Tensor, feats: Sequence[Tensor] = (),
                 ref_px: Tensor | None = None) -> Tensor:
@@ -236,6 +254,8 @@ def build_model(cfg: dict[str, Any]) -> nn.Module:
 def mpjpe_loss(pred: Tensor, target: Tensor) -> Tensor:
     """Mean per-joint position error: Euclidean distance averaged over joints and batch.
 
-    ``(B, J, 3)`` x 2 -> scalar, in the units of the inputs.
+    ``(B, J, 3)`` x 2 -> scalar, in the units of the inputs; computed in float32 with autocast off
+    (a bf16 norm of metre-scale errors would round away millimetres).
     """
-    return torch.linalg.vector_norm(pred - target, dim=-1).mean()
+    with torch.autocast(pred.device.type, enabled=False):
+        return torch.linalg.vector_norm(pred.float() - target.float(), dim=-1).mean()

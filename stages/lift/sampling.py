@@ -29,8 +29,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 REF_CONVENTIONS = ("mmpose", "authors")
-# Padding of the initial samples at the joints (the context tokens and the cache's ``joint_feat``):
-# the authors' code samples them with zero padding; the mmpose convention repeats the border.
+# Padding of the cache's ``joint_feat`` samples at the joints, by convention: the authors' code
+# samples the initial tokens with zero padding. The single-frame model picks its own padding
+# (``model.sampling_padding``) because it samples the maps itself.
 INITIAL_SAMPLE_PADDING = {"mmpose": "border", "authors": "zeros"}
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from stages.lift.model import ContextAwarePoseFormer
+from stages.lift.model import ContextAwarePoseFormer, fp32
 from stages.lift.transformer import TransformerStack, drop_path_rates
 
 TEMPORAL_CONTEXT_MODES = ("none", "concat", "fusion")
@@ -115,7 +115,7 @@ class TemporalPoseFormer(nn.Module):
         x = self.pos_drop(tokens + self.temporal_pos_embed)
         x = self.temporal_norm(self.temporal(x))
         x = self.frame_weights(x)[:, 0]                                      # (B, D)
-        return self.head(x).view(-1, self.num_joints, 3)
+        return fp32(self.head, x).view(-1, self.num_joints, 3)  # fp32 like the per-frame head
 
     def forward(self, pose2d: Tensor, joint_feats: Sequence[Tensor], window: Tensor) -> Tensor:
         """Lift the centre frame of each window.

@@ -160,7 +160,8 @@ def train(request: TrainRequest) -> TrainResult:
         return evaluate(core, datasets["val"], device=device, batch_size=int(ecfg["batch_size"]), workers=workers,
                         flip_test=bool(ecfg["flip_test"]), amp=amp, dataset_type=evaluation_protocol(cfg, store),
                         flip_features=flip_features["val"],
-                        out_dir=out_dir, title=request.config_name, extra=extra, ranks=ranks).metrics
+                        out_dir=out_dir, title=request.config_name, extra=extra, ranks=ranks,
+                        reroot=bool(ecfg["reroot"])).metrics
 
     last_path = None
     stop = request.max_iters is not None and progress.iteration >= request.max_iters

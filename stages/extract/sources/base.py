@@ -40,6 +40,9 @@ class FrameIndex:
     # Choices that change stored labels but not the frame list (e.g. which 3D ground truth):
     # they enter the store's content key, so two choices never share a store.
     key_extra: dict[str, str] = field(default_factory=dict)
+    # Padding of the boxes before the crop: None = the detector pipeline's (mmpose: 1.25); 1.0 for
+    # boxes that already are the crop (the authors' H36M box). Recorded in key_extra where set.
+    bbox_padding: float | None = None
 
     def __len__(self) -> int:
         return len(self.image_names)

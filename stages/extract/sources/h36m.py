@@ -18,6 +18,11 @@ from stages.extract.sources.base import FrameIndex, SourceError, encode_labels, 
 
 REQUIRED_KEYS = {"imgname": 1, "center": 2, "scale": 1, "part": 3, "S": 3}
 TEST_SUBJECTS = ("S9", "S11")  # the standard protocol's evaluation subjects
+CROPS = ("annotation", "authors")
+# The authors' crop (ContextAware-PoseFormer's H36M-Toolbox/generate_labels_h36m.py, `_infer_box`):
+# in the camera frame at the pelvis's depth, x from -1000 to +1000 mm and y (down) from -900 to
+# +1100 mm around the pelvis: a 2 m square whose centre sits 100 mm below the pelvis.
+AUTHORS_BOX_MM = ((-1000.0, -900.0), (1000.0, 1100.0))
 TRIAL_PATTERN = re.compile(r"^(?P<subject>S\d+)_(?P<action>.+)\.(?P<camera>\d+)_(?P<frame>\d+)\.\w+$")
 
 
@@ -44,6 +49,22 @@ def load_annotation_npz(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def authors_boxes(pelvis_mm: np.ndarray, focal_px: np.ndarray, centre_px: np.ndarray) -> np.ndarray:
+    """The authors' crop boxes: ``(N, 3)`` camera-frame pelvis (mm), ``(N, 2)`` focal lengths and
+    ``(N, 2)`` principal points (px) -> ``(N, 4)`` xyxy image boxes.
+
+    The two corners ``AUTHORS_BOX_MM`` are projected with the pinhole intrinsics and no lens
+    distortion, as their toolbox does (`_weak_project`); so the box is (2000 fx / Z) x (2000 fy / Z)
+    pixels, a square wherever fx = fy, whatever the person's pose.
+    """
+    pelvis = np.asarray(pelvis_mm, dtype=np.float64)
+    corners = []
+    for dx, dy in AUTHORS_BOX_MM:
+        xy = (pelvis[:, :2] + np.array([dx, dy])) / pelvis[:, 2:3]
+        corners.append(xy * focal_px + centre_px)
+    return np.concatenate(corners, axis=1)
+
+
 def load_cameras_pickle(path: Path) -> dict:
     if not path.is_file():
         raise SourceError(f"{path}: cameras file not found")
@@ -57,8 +78,11 @@ def load_cameras_pickle(path: Path) -> dict:
 class H36mSource:
     """Frames, boxes, 3D ground truth (camera-frame mm) and intrinsics from an mmpose-style H36M root."""
 
+    CROPS = CROPS
+
     def __init__(self, root: Path, annotation: str | list[str], cameras: str, dataset: str,
-                 train_frame_step: int = 1, test_subjects: tuple[str, ...] = TEST_SUBJECTS):
+                 train_frame_step: int = 1, test_subjects: tuple[str, ...] = TEST_SUBJECTS,
+                 crop: str = "annotation"):
         """annotation: one npz, or several (e.g. the train and test splits) whose frames are
         stored one after the other in the order given.
 
@@ -67,9 +91,16 @@ class H36mSource:
         evaluates on all of them. Consecutive 50 fps frames are near-duplicates, so a step of 2 or
         5 cuts the cache 2-5x for little accuracy. The kept frames are the store's frame index, so
         the step enters the content key through it.
+
+        crop: ``"annotation"`` boxes from the npz's center/scale (mmpose's); ``"authors"`` the
+        authors' pelvis-centred box from the 3D ground truth and cameras (:func:`authors_boxes`).
+        The boxes are part of the frame index, so the two crops never share a store.
         """
         if int(train_frame_step) < 1:
             raise SourceError(f"{root}: train_frame_step must be >= 1, got {train_frame_step}")
+        if crop not in CROPS:
+            raise SourceError(f"{root}: dataset.crop must be one of {list(CROPS)}, got {crop!r}")
+        self.crop = crop
         self.root = Path(root)
         names = [annotation] if isinstance(annotation, str) else list(annotation)
         self.annotation_paths = [self.root / name for name in names]
@@ -81,7 +112,8 @@ class H36mSource:
     @classmethod
     def from_config(cls, cfg: dict, data_root: Path) -> "H36mSource":
         return cls(data_root, annotation=cfg["annotation"], cameras=cfg["cameras"], dataset=cfg["name"],
-                   train_frame_step=cfg["train_frame_step"], test_subjects=tuple(cfg["test_subjects"]))
+                   train_frame_step=cfg["train_frame_step"], test_subjects=tuple(cfg["test_subjects"]),
+                   crop=cfg.get("crop", "annotation"))
 
     def _kept_frames(self, fields: list[dict[str, str]]) -> np.ndarray:
         """Rows to keep: every ``train_frame_step``-th frame (by frame number) of each training
@@ -128,9 +160,14 @@ class H36mSource:
                 raise SourceError(f"{self.cameras_path}: no camera ({f['subject']}, {f['camera']})")
             cams.append(cam)
 
-        side = ann["scale"].astype(np.float64) * 200.0
-        center = ann["center"].astype(np.float64)
-        boxes = np.concatenate([center - side[:, None] / 2, center + side[:, None] / 2], axis=1)
+        if self.crop == "authors":
+            focal = np.array([np.ravel(c["f"])[:2] for c in cams], dtype=np.float64)
+            centre = np.array([np.ravel(c["c"])[:2] for c in cams], dtype=np.float64)
+            boxes = authors_boxes(ann["S"][:, 0, :3] * 1000.0, focal, centre)
+        else:
+            side = ann["scale"].astype(np.float64) * 200.0
+            center = ann["center"].astype(np.float64)
+            boxes = np.concatenate([center - side[:, None] / 2, center + side[:, None] / 2], axis=1)
         trials = [f"{f['subject']}_{f['action']}.{f['camera']}" for f in fields]
         sizes = image_sizes_per_video(self.root, names, trials)
         intrinsics = np.array([np.concatenate([np.ravel(c["f"]), np.ravel(c["c"]), np.ravel(c["k"]),
@@ -151,6 +188,9 @@ class H36mSource:
             gt3d_mm=(ann["S"][..., :3] * 1000.0).astype(np.float32),
             gt2d_px=ann["part"][..., :2].astype(np.float32),
             camera=intrinsics,
+            # their get_affine_transform crops exactly the box: no padding
+            key_extra={"crop": "authors", "bbox_padding": "1.0"} if self.crop == "authors" else {},
+            bbox_padding=1.0 if self.crop == "authors" else None,
         )
         index.validate_boxes(", ".join(str(p) for p in self.annotation_paths))
         return index
