@@ -181,16 +181,25 @@ def demo(world, work_dir, train_frames, test_frames, detector_epochs, lift_epoch
 @click.option("--store", type=click.Path(path_type=Path), default=None,
               help="Run on this store instead of the demo's cache (then pass --config for each model).")
 @click.option("--config", "configs", multiple=True, help="A lift config to include (repeatable; default: the demo's set).")
-@click.option("--study", type=click.Choice(["paper", "temporal"]), default="paper",
-              help="paper: Table 3 steps and Table 4 levels; temporal: Table 6 (PoseFormer and CA-PF-S, 1-81 frames).")
-@click.option("--seeds", default=1, help="Seeds per model for --study temporal (0, 1, ...): mean ± std.")
-@click.option("--first-seed", default=0, help="--study temporal: seeds are first-seed .. first-seed + seeds - 1 "
-              "(runs with other seeds into the same --work-dir are reused: several processes can share a study).")
+@click.option("--study", type=click.Choice(["paper", "temporal", "flip", "steps", "recipe", "parity", "world"]),
+              default="paper", help="paper: Table 3 steps and Table 4 levels, one seed; temporal: Table 6 "
+              "(PoseFormer and CA-PF-S, 1-81 frames); flip, steps, recipe, parity, world: seeded studies of "
+              "CAPF's choices (pipeline/studies.py), written to work_dirs/demo/studies/NAME.{json,md}.")
+@click.option("--seeds", default=1, help="Seeds per variant for a study (first-seed, ...): mean ± std.")
+@click.option("--first-seed", default=0, help="A study's seeds are first-seed .. first-seed + seeds - 1; records "
+              "of other seeds are reused and summarised, so several processes can share a study.")
 def ablate(world, work_dir, train_frames, test_frames, detector_epochs, lift_epochs, store, configs, study, seeds,
            first_seed) -> None:
     """Every ablation of the paper (Table 3 steps, Table 4 levels; or --study temporal: Table 6) on one cache."""
     from pipeline.demo import ABLATION_CONFIGS, DemoSettings, run_ablation, study_store
 
+    if study not in ("paper", "temporal"):
+        from pipeline.studies import run_study
+
+        run_study(study, range(first_seed, first_seed + seeds), work_dir=work_dir, lift_epochs=lift_epochs,
+                  train_frames=train_frames,
+                  test_frames=test_frames, detector_epochs=detector_epochs)
+        return
     settings = DemoSettings(world=world, work_dir=work_dir, train_frames=train_frames, test_frames=test_frames,
                             detector_epochs=detector_epochs, lift_epochs=lift_epochs)
     if study == "temporal":

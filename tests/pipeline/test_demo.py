@@ -28,6 +28,17 @@ def test_demo_end_to_end_at_toy_scale(tmp_path):
     assert "cache hit" in second.output and second.output.count("done before") == 2
     assert json.loads((tmp_path / "demo" / "summary.json").read_text()) == summary
 
+    # a seeded study on the same cache: the fp16 arm's seed 0 is the demo's own step 3 (not retrained)
+    study = CliRunner().invoke(main, ["ablate", *args[1:], "--study", "dtype", "--seeds", "2"])
+    assert study.exit_code == 0, study.output
+    assert "step3_full: done before" in study.output
+    result = json.loads((tmp_path / "demo" / "studies" / "dtype.json").read_text())
+    fp16, int8 = result["fp16 store"], result["int8 store (per frame and channel uint8)"]
+    assert fp16["seeds"] == int8["seeds"] == [0, 1]
+    assert fp16["mpjpe"][0] == pytest.approx(summary["step3_full"]["mpjpe"])
+    assert int8["mean"] == pytest.approx(sum(int8["mpjpe"]) / 2) and int8["std"] >= 0
+    assert "± " in (tmp_path / "demo" / "studies" / "dtype.md").read_text()
+
     ablation = CliRunner().invoke(main, ["ablate", *args[1:], "--config", "configs/demo/step1_concat.py",
                                          "--config", "configs/demo/levels_stride32_only.py"])
     assert ablation.exit_code == 0, ablation.output

@@ -1,0 +1,190 @@
+"""`capf ablate --study NAME --seeds N`: seeded studies of CAPF's choices on the demo's store(s).
+
+A study is a handful of variants of one demo lifter (a config plus nested overrides, on one of the
+demo's stores), each trained and evaluated once per seed with the one training loop. One seed
+decides nothing: every variant is reported as mean ± std over its seeds, with the per-seed values.
+
+Stores: ``demo`` is the demo's cache of its world (``limbs`` or ``clothing``: the world study
+compares both); ``authors_crop`` is the same frames extracted by the same detector with the
+authors' 2 m pelvis-centred crop (``dataset.crop='authors'``, its own content key); ``int8`` is the
+demo's store re-encoded with 8-bit features (``capf cache convert``). Every store a
+study reads gets the flip features (``capf extract --flip``) first, so ``flip_features='auto'``
+means the detector's maps of the mirrored crops everywhere except where a variant says otherwise.
+
+Records are the demo's ledger (``<world work dir>/models``), so a variant that appears in two
+studies (the full model is the baseline of several) trains once per seed, and several processes
+given different ``--first-seed`` can share a study. Out: ``<demo work dir>/studies/NAME.json``
+(``{variant: {"mpjpe": [per seed], "mean", "std", "p_mpjpe_mean", ...}}``) and ``NAME.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+import numpy as np
+
+from pipeline.model_records import echo, record_name, train_and_record
+
+DEMO = "configs/demo"
+FULL = f"{DEMO}/step3_full.py"
+NO_CONTEXT = f"{DEMO}/step0_no_context.py"
+
+
+def _flip(train: str | None, test: str | None) -> dict:
+    """Overrides for the flip augmentation (``train``) and the flip test (``test``): a mode or None (off)."""
+    return {"train": {"flip_aug": train is not None, **({"flip_features": train} if train else {})},
+            "eval": {"flip_test": test is not None, **({"flip_features": test} if test else {})}}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One trained arm of a study: a demo lift config, overrides merged into it, and its store."""
+
+    config: str
+    overrides: dict = field(default_factory=dict)
+    world: str = "limbs"
+    store: str = "demo"  # "demo" | "authors_crop" | "int8"
+
+
+STUDIES: dict[str, dict[str, Variant]] = {
+    # the detector's maps of the mirrored crop (what the authors' code computes) against mirrored maps
+    "flip": {
+        "no flip (augmentation and test off)": Variant(FULL, _flip(None, None)),
+        "mirrored maps (aug + test)": Variant(FULL, _flip("mirrored", "mirrored")),
+        "extracted flip maps (aug + test; 'auto' on a store with them)": Variant(FULL),
+    },
+    # the paper's Table 3 steps on one cache
+    "steps": {
+        "step 0 (no context)": Variant(NO_CONTEXT),
+        "step 1 (concat)": Variant(f"{DEMO}/step1_concat.py"),
+        "step 2 (fusion)": Variant(f"{DEMO}/step2_fusion.py"),
+        "step 3 (deformable, full)": Variant(FULL),
+    },
+    # the paper's text against what the authors ran (their parameter-group bug), at the demo's scale
+    "recipe": {
+        "paper text (lr, offsets 0.1x; the demo's step 3)": Variant(FULL),
+        "released (lr / 10 on every parameter, wd 0.1)": Variant(f"{DEMO}/recipe_released.py"),
+    },
+    # one difference from the authors' code at a time, against CAPF's default
+    "parity": {
+        "CAPF defaults": Variant(FULL),
+        "reference points: authors' x/(W/2)-1": Variant(f"{DEMO}/parity_ref_authors.py"),
+        "initial sampling: zero padding": Variant(f"{DEMO}/parity_zero_padding.py"),
+        "deformable LayerNorm eps 1e-5": Variant(f"{DEMO}/parity_norm_eps.py"),
+        "evaluation: authors' re-rooting": Variant(f"{DEMO}/parity_reroot.py"),
+        "crop: authors' 2 m square at the pelvis": Variant(FULL, store="authors_crop"),
+    },
+    # per-limb colours (left/right told apart by colour) against clothing-like colours
+    "world": {
+        "limbs world, step 0": Variant(NO_CONTEXT, world="limbs"),
+        "limbs world, step 3": Variant(FULL, world="limbs"),
+        "clothing world, step 0": Variant(NO_CONTEXT, world="clothing"),
+        "clothing world, step 3": Variant(FULL, world="clothing"),
+    },
+    # fp16 maps against their int8 re-encoding (issue 10: within seed noise?)
+    "dtype": {
+        "fp16 store": Variant(FULL),
+        "int8 store (per frame and channel uint8)": Variant(FULL, store="int8"),
+    },
+}
+
+
+def _config_seed(config: str) -> int:
+    from pipeline.config import load_config
+    from stages.lift.settings import lift_settings
+
+    return int(lift_settings(load_config(config))["train"]["seed"])
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=np.float64)
+    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+
+
+def summarise(runs: dict[str, list[dict]]) -> dict[str, dict]:
+    """Per variant: per-seed MPJPE / P-MPJPE, their mean and std (ddof 1), and the records' run dirs."""
+    out = {}
+    for label, records in runs.items():
+        mpjpe, p_mpjpe = [r["mpjpe"] for r in records], [r["p_mpjpe"] for r in records]
+        mean, std = _mean_std(mpjpe)
+        p_mean, p_std = _mean_std(p_mpjpe)
+        out[label] = {"mpjpe": mpjpe, "mean": mean, "std": std, "p_mpjpe": p_mpjpe, "p_mpjpe_mean": p_mean,
+                      "p_mpjpe_std": p_std, "seeds": [r["seed"] for r in records],
+                      "run_dirs": [r["run_dir"] for r in records]}
+    return out
+
+
+def format_study(name: str, summary: dict[str, dict]) -> str:
+    """Markdown: mean ± std over seeds, the per-seed values, and the difference to the first variant."""
+    first = next(iter(summary.values()))["mean"] if summary else 0.0
+    lines = [f"| {name} variant | seeds | MPJPE (mm) | P-MPJPE (mm) | vs first | per seed MPJPE |",
+             "|:---|--:|--:|--:|--:|:--|"]
+    for label, s in summary.items():
+        lines.append(f"| {label} | {len(s['mpjpe'])} | {s['mean']:.1f} ± {s['std']:.1f} | "
+                     f"{s['p_mpjpe_mean']:.1f} ± {s['p_mpjpe_std']:.1f} | {s['mean'] - first:+.1f} | "
+                     + ", ".join(f"{v:.1f}" for v in s["mpjpe"]) + " |")
+    return "\n".join(lines)
+
+
+def world_work_dir(work_dir: Path | None, world: str) -> Path:
+    """The demo work dir of ``world``: the default ones, or ``work_dir`` (limbs) and ``<work_dir>_<world>``."""
+    from pipeline.demo import DEFAULT_WORLD, default_work_dir
+
+    if work_dir is None:
+        return default_work_dir(world)
+    return Path(work_dir) if world == DEFAULT_WORLD else Path(f"{work_dir}_{world}")
+
+
+def run_study(name: str, seeds: Sequence[int], *, work_dir: Path | None = None, lift_epochs: int | None = None,
+              train_frames: int = 2400, test_frames: int = 600, detector_epochs: int | None = None) -> dict[str, dict]:
+    """Train every variant of study ``name`` for ``seeds`` (seed-major, so a cut-off study stays
+    balanced); summarise every seed the ledger holds for them; write NAME.json and NAME.md under
+    ``<limbs work dir>/studies``."""
+    from pipeline.demo import DEFAULT_WORLD, DemoSettings
+    from pipeline.study_stores import study_store_for
+
+    if name not in STUDIES:
+        raise click.ClickException(f"unknown study {name!r}; known: {', '.join(sorted(STUDIES))}, temporal, paper")
+    variants = STUDIES[name]
+    settings = {world: DemoSettings(world=world, work_dir=world_work_dir(work_dir, world), train_frames=train_frames,
+                                    test_frames=test_frames, detector_epochs=detector_epochs, lift_epochs=lift_epochs)
+                for world in {v.world for v in variants.values()}}
+    out_dir = world_work_dir(work_dir, DEFAULT_WORLD) / "studies"
+    stores = {(v.world, v.store): study_store_for(settings[v.world], v.store) for v in variants.values()}
+
+    def record(label: str, seed: int, train_missing: bool = True) -> dict | None:
+        v = variants[label]
+        store_path, store_key = stores[(v.world, v.store)]
+        work = settings[v.world].work_dir
+        tag = "" if v.store == "demo" else f"-{v.store}"
+        own_seed = seed == _config_seed(v.config)  # the demo's own model at its config's seed shares its record
+        rec = train_and_record(record_name(v.config, v.overrides, None if own_seed else seed) + tag, v.config, store_path, work,
+                               store_key, epochs=lift_epochs, seed=seed, overrides=v.overrides or None,
+                               train_missing=train_missing)
+        return None if rec is None else {**rec, "seed": seed}
+
+    for seed in seeds:
+        for label in variants:
+            echo(f"study {name}", f"{label}, seed {seed}")
+            record(label, seed)
+    # every seed the ledger holds for these variants (other processes' included), none trained here
+    runs = {label: [r for s in range(max([*seeds, 9]) + 1) if (r := record(label, s, train_missing=False))]
+            for label in variants}
+    all_seeds = sorted({s for records in runs.values() for s in (r["seed"] for r in records)})
+    summary = summarise(runs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = format_study(name, summary)
+    stores_note = ", ".join(sorted({Path(p).name for p, _ in stores.values()}))
+    (out_dir / f"{name}.json").write_text(json.dumps(
+        {**summary, "_settings": {"seeds": list(all_seeds), "lift_epochs": lift_epochs, "stores": stores_note}},
+        indent=2))
+    (out_dir / f"{name}.md").write_text(
+        f"# Study `{name}` ({len(all_seeds)} seeds each: mean ± std, ddof 1)\n\nStores: {stores_note}. "
+        f"Synthetic data: `make demo`'s world(s), the demo's lifter width and schedule.\n\n{table}\n")
+    click.echo(table)
+    click.echo(f"[ablate] study {name}: {out_dir / (name + '.json')}, {out_dir / (name + '.md')}")
+    return summary
