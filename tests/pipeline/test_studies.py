@@ -53,3 +53,25 @@ def test_each_world_of_a_study_has_its_own_work_dir(tmp_path):
     assert world_work_dir(None, "limbs") == Path("work_dirs/demo")
     assert world_work_dir(None, "clothing") == Path("work_dirs/demo_clothing")
     assert world_work_dir(tmp_path / "d", "clothing") == Path(f"{tmp_path / 'd'}_clothing")
+
+
+def test_flip_map_gap_is_zero_for_exactly_mirrored_flip_maps_and_large_for_others(tmp_path):
+    """feat_flip = the sub-cell mirror of feat: the gap is ~0; feat_flip = another frame's mirror: it is not."""
+    import numpy as np
+    import torch
+
+    from pipeline.flip_gap import flip_map_gap
+    from stages.lift.augment import FlipGeometry, flip_feature_maps
+    from tests.stages.lift.lift_stores import make_store
+    from tests.stages.lift.test_flip_features import add_flip_maps
+
+    plain = make_store(tmp_path / "plain.zarr", num_frames=16, shard_frames=8)
+    strides = {lv.name: lv.stride for lv in plain.levels}
+
+    def mirror(name: str, maps: np.ndarray) -> np.ndarray:
+        geometry = FlipGeometry((strides[name],), tuple(plain.spec.input_size_wh))
+        return flip_feature_maps([torch.from_numpy(maps)], geometry)[0].numpy()
+
+    exact = add_flip_maps(plain.path, mirror)
+    gap = flip_map_gap(exact.path, num_frames=16)
+    assert all(g["mirrored_vs_extracted"] < 1e-2 < g["another_frame"] for g in gap.values()), gap
