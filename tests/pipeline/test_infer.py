@@ -46,6 +46,28 @@ def lifter(tmp_path_factory) -> Path:
     return run_dir / "best.pth"
 
 
+@pytest.fixture(scope="module")
+def temporal_lifter(tmp_path_factory) -> Path:
+    """best.pth of a tiny temporal CA-PF-S over T = 9 frames, trained one epoch by `capf train` on the
+    joint features extraction adds to the slim-HRNet store (a T longer than the 6-frame test clip)."""
+    root = tmp_path_factory.mktemp("temporal_lifter")
+    data = make_h36m_copy(SHARED_DATA / "h36m", root / "h36m", repeats=3)
+    cfg = {**slim_extract_config(shard_frames=4),
+           **tiny_config(train=dict(batch_size=4, window_chunk=4),
+                         data=dict(train_subjects=["S1", "S5"], test_subjects=["S7", "S8"], frame_step=1))}
+    cfg["model"] = dict(type="TemporalPoseFormer", context="fusion", frames=9, levels=[0, 1, 2, 3], embed_dim=16,
+                        depth=1, spatial_heads=4, fusion_heads=4, temporal_joint_dim=4, temporal_depth=1,
+                        temporal_heads=4, ref_convention="mmpose")
+    cfg["detector_levels"] = dict(input_size_wh=(96, 128), strides=[4, 8, 16, 32], channels=[16, 32, 64, 128])
+    config = write_config(root / "slim_t9.py", cfg)
+    result = CliRunner().invoke(train, ["--config", str(config), "--data-root", str(data), "--random-init",
+                                        "--cache-dir", str(root / "cache"), "--work-dir", str(root / "work"),
+                                        "--epochs", "1", "--workers", "0", "--quiet"])
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (root / "work" / "slim_t9").iterdir()
+    return run_dir / "best.pth"
+
+
 def infer(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, ["infer", *map(str, args), "--quiet"])
     if result.exception is not None and not isinstance(result.exception, SystemExit):
@@ -113,6 +135,40 @@ def test_synthetic_clip_to_3d_matches_capf_eval_and_reruns_from_the_cache(lifter
     with h5py.File(out / "predictions.h5", "r") as f:
         np.testing.assert_array_equal(f["kp3d"][:], arrays["kp3d"])
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no temporary folders left
+
+
+@pytest.mark.slow
+def test_a_temporal_checkpoint_lifts_the_clip_along_its_track_and_matches_capf_eval(temporal_lifter, tmp_path):
+    """The same outputs from a temporal CA-PF-S (T = 9 > the clip's 6 frames: edge padding), its
+    MPJPE and MPJVE equal to `capf eval` of the checkpoint on the store infer wrote."""
+    clip = write_synthetic_clip(tmp_path / "S7_Walking.54138969.mp4", subject="S7", n_frames=6,
+                                image_size=(200, 200))
+    out = tmp_path / "out"
+    code, output = infer(clip.video, "--ckpt", temporal_lifter, "--cache-dir", tmp_path / "cache", "--out", out,
+                         "--kpt-thr", "0")
+    assert code == 0, output
+    assert "TemporalPoseFormer over T = 9 frames" in output
+    result = assert_outputs(out, clip.video.stem, 6)
+    arrays, attrs = result["arrays"], result["attrs"]
+    assert arrays["frame"].tolist() == list(range(6)) and attrs["temporal_frames"] == 9
+    assert not (out / "sampling").exists()  # no deformable sampling points to draw
+    assert len({tuple(np.round(kp.ravel(), 3)) for kp in arrays["kp3d"]}) == 6  # each frame its own window
+
+    report = tmp_path / "eval"
+    evaluation = CliRunner().invoke(main, ["eval", "--config", str(temporal_lifter.parent / "config.py"), "--ckpt",
+                                           str(temporal_lifter), "--store", attrs["store_path"], "--out-dir",
+                                           str(report), "--workers", "0", "--all-frames"])
+    assert evaluation.exit_code == 0, evaluation.output
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["num_frames"] == 6 and abs(metrics["mpjpe"] - attrs["mpjpe_mm"]) < 1e-9
+    assert metrics["mpjve"] is not None and abs(metrics["mpjve"] - attrs["mpjve_mm"]) < 1e-9
+    assert mpjpe_of(output) == mpjpe_of(evaluation.output)
+    assert f"MPJVE {metrics['mpjve']:.2f} mm" in output
+
+    # a temporal lifter samples no points: asking for their pictures is one line, nothing written
+    code, output = infer(clip.video, "--ckpt", temporal_lifter, "--cache-dir", tmp_path / "cache", "--out",
+                         tmp_path / "sampled", "--show-sampling", "0")
+    assert code == 1 and "needs a deformable lifter" in output and not (tmp_path / "sampled").exists(), output
 
 
 @pytest.mark.slow
