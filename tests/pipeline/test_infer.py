@@ -138,21 +138,20 @@ def test_synthetic_clip_to_3d_matches_capf_eval_and_reruns_from_the_cache(lifter
 
 
 @pytest.mark.slow
-def test_a_temporal_checkpoint_lifts_the_clip_along_its_track_and_matches_capf_eval(temporal_lifter, tmp_path):
-    """The same outputs from a temporal CA-PF-S (T = 9 > the clip's 6 frames: edge padding), its
-    MPJPE and MPJVE equal to `capf eval` of the checkpoint on the store infer wrote."""
-    clip = write_synthetic_clip(tmp_path / "S7_Walking.54138969.mp4", subject="S7", n_frames=6,
-                                image_size=(200, 200))
-    out = tmp_path / "out"
-    code, output = infer(clip.video, "--ckpt", temporal_lifter, "--cache-dir", tmp_path / "cache", "--out", out,
-                         "--kpt-thr", "0")
+def test_a_temporal_checkpoint_on_the_default_clip_matches_capf_eval_and_outlasts_a_short_clip(temporal_lifter,
+                                                                                                tmp_path):
+    """`capf infer --ckpt <temporal>` with no INPUT (the demo's 48-frame synthetic clip): the same
+    outputs, MPJPE and MPJVE equal to `capf eval` of the checkpoint on the store infer wrote; then a
+    6-frame clip, shorter than T = 9 (edge padding), still lifts every frame."""
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    code, output = infer("--ckpt", temporal_lifter, "--demo-dir", tmp_path / "demo", "--cache-dir", cache,
+                         "--out", out)
     assert code == 0, output
-    assert "TemporalPoseFormer over T = 9 frames" in output
-    result = assert_outputs(out, clip.video.stem, 6)
+    assert "TemporalPoseFormer over T = 9 frames" in output and "48 in 48 of 48 frames" in output
+    result = assert_outputs(out, "S9_Walking.54138969", 48)
     arrays, attrs = result["arrays"], result["attrs"]
-    assert arrays["frame"].tolist() == list(range(6)) and attrs["temporal_frames"] == 9
+    assert arrays["frame"].tolist() == list(range(48)) and attrs["temporal_frames"] == 9
     assert not (out / "sampling").exists()  # no deformable sampling points to draw
-    assert len({tuple(np.round(kp.ravel(), 3)) for kp in arrays["kp3d"]}) == 6  # each frame its own window
 
     report = tmp_path / "eval"
     evaluation = CliRunner().invoke(main, ["eval", "--config", str(temporal_lifter.parent / "config.py"), "--ckpt",
@@ -160,13 +159,23 @@ def test_a_temporal_checkpoint_lifts_the_clip_along_its_track_and_matches_capf_e
                                            str(report), "--workers", "0", "--all-frames"])
     assert evaluation.exit_code == 0, evaluation.output
     metrics = json.loads((report / "metrics.json").read_text())
-    assert metrics["num_frames"] == 6 and abs(metrics["mpjpe"] - attrs["mpjpe_mm"]) < 1e-9
+    assert metrics["num_frames"] == 48 and abs(metrics["mpjpe"] - attrs["mpjpe_mm"]) < 1e-9
     assert metrics["mpjve"] is not None and abs(metrics["mpjve"] - attrs["mpjve_mm"]) < 1e-9
     assert mpjpe_of(output) == mpjpe_of(evaluation.output)
     assert f"MPJVE {metrics['mpjve']:.2f} mm" in output
+    assert json.loads((out / "metrics.json").read_text())["mpjve"] == metrics["mpjve"]
+
+    clip = write_synthetic_clip(tmp_path / "S7_Walking.54138969.mp4", subject="S7", n_frames=6,
+                                image_size=(200, 200))
+    code, output = infer(clip.video, "--ckpt", temporal_lifter, "--cache-dir", cache, "--out", tmp_path / "short",
+                         "--kpt-thr", "0")
+    assert code == 0, output
+    arrays = assert_outputs(tmp_path / "short", clip.video.stem, 6)["arrays"]
+    assert arrays["frame"].tolist() == list(range(6)) and re.search(r"MPJVE [0-9.]+ mm", output)
+    assert len({tuple(np.round(kp.ravel(), 3)) for kp in arrays["kp3d"]}) == 6  # each frame its own window
 
     # a temporal lifter samples no points: asking for their pictures is one line, nothing written
-    code, output = infer(clip.video, "--ckpt", temporal_lifter, "--cache-dir", tmp_path / "cache", "--out",
+    code, output = infer(clip.video, "--ckpt", temporal_lifter, "--cache-dir", cache, "--out",
                          tmp_path / "sampled", "--show-sampling", "0")
     assert code == 1 and "needs a deformable lifter" in output and not (tmp_path / "sampled").exists(), output
 
