@@ -181,6 +181,25 @@ def test_a_temporal_checkpoint_on_the_default_clip_matches_capf_eval_and_outlast
 
 
 @pytest.mark.slow
+def test_a_temporal_checkpoint_keeps_each_persons_track_to_itself(temporal_lifter, tmp_path):
+    """Two people in every frame of the football clip (their records interleaved in the store): each
+    track is its own sequence, so the first person's 3D is what a run with only that person gives."""
+    boxes = {str(k): [[100 + 3 * k, 100, 260 + 3 * k, 400], [500 - 2 * k, 120, 640 - 2 * k, 420]] for k in range(5)}
+    (tmp_path / "two.json").write_text(json.dumps(boxes))
+    (tmp_path / "one.json").write_text(json.dumps({k: v[:1] for k, v in boxes.items()}))
+    kp3d = {}
+    for name in ("two", "one"):
+        code, output = infer(FOOTBALL, "--ckpt", temporal_lifter, "--cache-dir", tmp_path / "cache", "--out",
+                             tmp_path / name, "--boxes", tmp_path / f"{name}.json")
+        assert code == 0, output
+        with h5py.File(tmp_path / name / "predictions.h5", "r") as f:
+            assert f["frame"][:].tolist() == ([0, 0, 1, 1, 2, 2, 3, 3, 4, 4] if name == "two" else list(range(5)))
+            kp3d[name] = f["kp3d"][:]
+    np.testing.assert_allclose(kp3d["two"][0::2], kp3d["one"], atol=0.05)
+    assert np.abs(kp3d["two"][1::2] - kp3d["one"]).max() > 1.0  # the second person is lifted from their own crops
+
+
+@pytest.mark.slow
 def test_real_football_clip_image_folder_and_one_image(lifter, tmp_path):
     cache = tmp_path / "cache"
     code, output = infer(FOOTBALL, "--ckpt", lifter, "--cache-dir", cache, "--out", tmp_path / "football",
