@@ -2,7 +2,8 @@
 
     input (stages.infer.media) -> person boxes + tracks (stages.infer.boxes/tracking, cached)
       -> stage one into a content-keyed store (stages.extract: the `video`/`images` source, boxes JSON)
-      -> the lifter over that store (stages.infer.lifting: the training/evaluation input assembly)
+      -> the lifter over that store (stages.infer.lifting: the training/evaluation input assembly;
+         a temporal lifter first gets the store's joint features and lifts along each person track)
       -> predictions.h5, results_<name>.json, <name>_3d.mp4|png, sampling/frame_<k>.png (stages.infer),
          and metrics.json when the input has ground truth
 
@@ -215,7 +216,7 @@ def _plan(request: InferRequest) -> _Plan:
 def run_infer(request: InferRequest) -> InferResult:
     """Boxes and tracks -> features -> 3D -> files (module docstring); each step a cache hit when done."""
     from stages.infer.features import clip_extract_request, clip_features
-    from stages.infer.lifting import lift_window, load_lifter
+    from stages.infer.lifting import lift_window, load_lifter, prepare_store
     from stages.infer.outputs import Predictions
     from stages.infer.person_tracks import BoxSettings, person_tracks, records_arrays
     from stages.distributed import resolve_device
@@ -249,7 +250,11 @@ def run_infer(request: InferRequest) -> InferResult:
     torch_device = resolve_device(request.device)
     lifter = load_lifter(plan.cfg, plan.checkpoint, store, device=torch_device, batch_size=int(ecfg["batch_size"]),
                          flip_test=bool(ecfg["flip_test"]), amp=resolve_amp(tcfg["amp"], torch_device))
-    lifted = lift_window(lifter, store.path, np.arange(store.num_frames))
+    joint_feats = prepare_store(lifter, store.path, progress=request.progress)
+    say(f"lifter: {lifter.describe()}" + (f"; {joint_feats.summary()}" if joint_feats is not None else ""))
+    columns = records_arrays(tracks.records)  # the store's records, in order (checked by clip_features)
+    lifted = lift_window(lifter, store.path, np.arange(store.num_frames), track=columns["track"],
+                         frame=columns["frame"])
     attrs = {"input": str(clip.path), "input_kind": clip.kind, "input_sha256": clip.digest, "fps": clip.fps,
              "num_frames": len(clip), "lift_config": str(plan.config_path),
              "lift_checkpoint": str(plan.checkpoint.path), "checkpoint_sha256": plan.checkpoint.sha256,
@@ -259,15 +264,21 @@ def run_infer(request: InferRequest) -> InferResult:
              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if lifted.metrics:
         attrs.update(mpjpe_mm=float(lifted.metrics["mpjpe"]), p_mpjpe_mm=float(lifted.metrics["p_mpjpe"]))
-    preds = Predictions.from_store(store, records_arrays(tracks.records), lifted.kp3d_mm, attrs)
+        if lifted.metrics.get("mpjve") is not None:
+            attrs["mpjve_mm"] = float(lifted.metrics["mpjve"])
+    if lifter.temporal_frames is not None:
+        attrs["temporal_frames"] = lifter.temporal_frames
+    preds = Predictions.from_store(store, columns, lifted.kp3d_mm, attrs)
     if plan.sampling_frames is None:  # by default: the first and the middle frame with a person
         frames = np.unique(preds.frame)
         plan.sampling_frames = tuple(sorted({int(frames[0]), int(frames[len(frames) // 2])}))
     files = _write_outputs(plan, preds, lifter, store, lifted.metrics, request)
     if lifted.metrics:
+        mpjve = lifted.metrics.get("mpjve")
         say(f"MPJPE {lifted.metrics['mpjpe']:.2f} mm, P-MPJPE {lifted.metrics['p_mpjpe']:.2f} mm over "
             f"{len(preds)} frames against the ground truth in {clip.ground_truth} "
-            f"(flip test {'on' if lifter.flip_test else 'off'})")
+            f"(flip test {'on' if lifter.flip_test else 'off'})"
+            + (f"; MPJVE {mpjve:.2f} mm (jitter: mean velocity error)" if mpjve is not None else ""))
     say(f"outputs in {plan.out}: " + ", ".join(str(f.relative_to(plan.out)) for f in files))
     return InferResult(plan.out, files, store.path, tracks.cache_hit, extraction.cache_hit, len(preds),
                        lifted.metrics, lines)

@@ -3,9 +3,13 @@
 ``lift_window`` is the one inference path: a window of store records -> 3D joints, through the same
 input assembly as training and evaluation (``lift_dataset`` builds the dataset the lifter reads,
 ``predict`` and ``evaluate`` run the model, flip test included). A single-frame lifter takes any set
-of records in one window; a temporal lifter will take one track's consecutive records per window,
-the same call (``lift_dataset`` already gives it its sequence dataset; its joint features and
-per-track windows are not wired into ``capf infer`` yet).
+of records in one window. A temporal lifter (``TemporalPoseFormer``: PoseFormer, CA-PF-S over T
+frames) reads the store's joint features (``prepare_store`` adds them with the checkpoint's
+``ref_convention``, from the cached maps, no detector run) and lifts each record from the T records
+centred on it in its sequence: given the records' person tracks and clip frames, one sequence per
+track in frame order (the store's index holds one video per clip, its people interleaved), cut where
+a track misses a frame, ends padded by repeating the edge record as in training, so a T longer than
+the clip still lifts every frame.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from stages.lift.augment import resolve_flip_features
 from stages.lift.dataset import MM_PER_M, BatchRequest, FrameBatchSampler, make_loader
 from stages.lift.checkpoints import load_checkpoint_file, load_weights
 from stages.lift.evaluate import evaluate, evaluation_protocol, predict
+from stages.lift.joint_feats import JointFeatResult, write_joint_feats
 from stages.lift.model import ContextAwarePoseFormer
 from stages.lift.sequence_dataset import lift_dataset
+from stages.lift.temporal import TemporalPoseFormer
 
 
 class LifterError(ValueError):
@@ -87,7 +93,7 @@ def check_detector_fits(checkpoint: LiftCheckpoint, levels: tuple[LevelSpec, ...
 class Lifter:
     """A lifter ready to run on one store: the model with the checkpoint's weights and its settings."""
 
-    model: ContextAwarePoseFormer
+    model: ContextAwarePoseFormer | TemporalPoseFormer
     geometry: LevelGeometry
     device: torch.device
     batch_size: int
@@ -95,6 +101,17 @@ class Lifter:
     amp: str | None
     dataset_type: str
     cfg: dict  # completed by lift_settings: its train/data sections shape the dataset
+
+    @property
+    def temporal_frames(self) -> int | None:
+        """T of a temporal lifter (windows of T frames), None for a single-frame one."""
+        return self.model.frames if isinstance(self.model, TemporalPoseFormer) else None
+
+    def describe(self) -> str:
+        if self.temporal_frames is None:
+            return f"{type(self.model).__name__} (single frame, context {self.model.context})"
+        return (f"{type(self.model).__name__} over T = {self.temporal_frames} frames (context {self.model.context}), "
+                "windows per person track")
 
 
 def load_lifter(cfg: dict, checkpoint: LiftCheckpoint, store: FeatureStore, *, device: torch.device,
@@ -109,31 +126,63 @@ def load_lifter(cfg: dict, checkpoint: LiftCheckpoint, store: FeatureStore, *, d
     return Lifter(model, geometry, device, batch_size, flip_test, amp, evaluation_protocol(cfg, store), cfg)
 
 
+def prepare_store(lifter: Lifter, store_path: Path, *, progress: bool = True) -> JointFeatResult | None:
+    """Add what the lifter reads beyond stage one's arrays: a temporal lifter with context reads
+    ``joint_feat/<l>`` sampled with its own ``ref_convention`` (computed from the cached maps; a
+    store that has them with that convention is left alone). None: nothing to add."""
+    if lifter.temporal_frames is None or lifter.model.context == "none":
+        return None
+    return write_joint_feats(store_path, convention=lifter.model.ref_convention, progress=progress)
+
+
 @dataclass
 class LiftedWindow:
     kp3d_mm: np.ndarray        # (N, 17, 3) root-relative, camera axes
     metrics: dict | None       # MPJPE etc. against the store's gt3d, when it has one
 
 
-def lift_window(lifter: Lifter, store_path: Path, records: np.ndarray) -> LiftedWindow:
-    """3D joints of ``records`` (store indices, ascending) of the store at ``store_path``.
+def track_sequences(track: np.ndarray, frame: np.ndarray) -> dict[str, np.ndarray]:
+    """``video``/``frame`` labels ``(N,)`` that make each person track one video in clip-frame order
+    (``SequenceDataset(video_labels=...)``; consecutive clip frames are 1 apart)."""
+    return {"video": np.array([f"track{int(t)}" for t in np.asarray(track)], dtype=object).astype(str),
+            "frame": np.asarray(frame, dtype=np.int64)}
 
-    With ground truth in the store this is ``evaluate`` itself (the metrics are the ones ``capf eval``
-    reports on the same frames); without, ``predict`` on the same batches.
+
+def lift_window(lifter: Lifter, store_path: Path, records: np.ndarray, *, track: np.ndarray | None = None,
+                frame: np.ndarray | None = None) -> LiftedWindow:
+    """3D joints of ``records`` (store indices, ascending) of the store at ``store_path``, in that order.
+
+    ``track``, ``frame``: ``(N,)`` person track and clip frame of each record; a temporal lifter's
+    windows then run along each track (module docstring); without them along the store's videos, as
+    ``capf eval`` groups them. Single-frame lifters ignore both. With ground truth in the store this
+    is ``evaluate`` itself (the metrics are the ones ``capf eval`` reports on the same frames, MPJVE
+    included where it has consecutive frames); without, ``predict`` on the same batches.
     """
+    records = np.asarray(records, dtype=np.int64)
+    video_labels, data_cfg = None, lifter.cfg["data"]
+    if track is not None and frame is not None and lifter.temporal_frames is not None:
+        video_labels = track_sequences(track, frame)
+        data_cfg = {**data_cfg, "frame_step": 1}  # the labels number the clip's own frames
     flip_features = resolve_flip_features(lifter.cfg["eval"].get("flip_features", "auto"),
                                           FeatureStore.open(store_path), "eval.flip_features")
-    dataset = lift_dataset(lifter.model, store_path, np.asarray(records, dtype=np.int64), lifter.geometry.names,
-                           train_cfg=lifter.cfg["train"], data_cfg=lifter.cfg["data"],
-                           flip_features=flip_features if lifter.flip_test else "mirrored")
+    dataset = lift_dataset(lifter.model, store_path, records, lifter.geometry.names,
+                           train_cfg=lifter.cfg["train"], data_cfg=data_cfg,
+                           flip_features=flip_features if lifter.flip_test else "mirrored",
+                           video_labels=video_labels)
+    # a temporal dataset holds its frames in video order: put the predictions back in records' order
+    to_records = np.searchsorted(records, dataset.inputs.frames)
     if dataset.inputs.target_m is not None:
         result = evaluate(lifter.model, dataset, device=lifter.device, batch_size=lifter.batch_size, workers=0,
                           flip_test=lifter.flip_test, amp=lifter.amp, dataset_type=lifter.dataset_type,
-                          flip_features=flip_features)
-        return LiftedWindow(result.pred_mm.astype(np.float32), result.metrics)
+                          flip_features=flip_features, reroot=bool(lifter.cfg["eval"].get("reroot", True)))
+        kp3d_mm = np.empty_like(result.pred_mm, dtype=np.float32)
+        kp3d_mm[to_records] = result.pred_mm
+        return LiftedWindow(kp3d_mm, result.metrics)
     batches = FrameBatchSampler(len(dataset), lifter.batch_size, shuffle=False).batches()
     if lifter.flip_test and getattr(dataset, "has_flip_maps", False):  # the flip test reads both map sets
         batches = [BatchRequest(b, ("feat", "feat_flip")) for b in batches]
     loader = make_loader(dataset, batches, workers=0, pin_memory=lifter.device.type == "cuda")
     pred_m = predict(lifter.model, loader, device=lifter.device, flip_test=lifter.flip_test, amp=lifter.amp)
-    return LiftedWindow((pred_m * MM_PER_M).astype(np.float32), None)
+    kp3d_mm = np.empty_like(pred_m, dtype=np.float32)
+    kp3d_mm[to_records] = pred_m * MM_PER_M
+    return LiftedWindow(kp3d_mm, None)

@@ -20,7 +20,7 @@ features were written still trains and evaluates these models (tested).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -58,17 +58,21 @@ class SequenceDataset(Dataset):
         window_chunk: consecutive targets per training shuffle unit.
         in_memory: read the joint features of all ``frames`` into RAM once.
         reader: ``cache.readers`` kind for lazy reads.
+        video_labels: per-frame ``video`` and ``frame`` arrays ``(N,)`` aligned with ``frames`` that
+            group them instead of the store's index (``capf infer``: one video per person track,
+            numbered by the clip's frames, where the store's index holds one video per clip).
     """
 
     def __init__(self, store_path: Path, frames: np.ndarray, level_names: Sequence[str], *, window_frames: int,
                  convention: str = "mmpose", read_joint_feats: bool = True, frame_step: int = DEFAULT_FRAME_STEP,
                  window_chunk: int = DEFAULT_WINDOW_CHUNK, in_memory: bool = True, reader: str = "auto",
-                 memory_fraction: float = 0.8):
+                 memory_fraction: float = 0.8, video_labels: Mapping[str, np.ndarray] | None = None):
         self.store_path = Path(store_path)
         store = FeatureStore.open(self.store_path)
         frames = np.asarray(frames, dtype=np.int64)
         base = lift_inputs(store, frames)
-        self.videos = group_videos(base.labels, len(frames), frame_step=frame_step)
+        self.videos = group_videos(base.labels if video_labels is None else video_labels, len(frames),
+                                   frame_step=frame_step)
         self.inputs = _reordered(base, self.videos.order)  # position p = the p-th frame in video order
         self.window_frames = int(window_frames)
         self.window_chunk = int(window_chunk)
@@ -142,20 +146,23 @@ def check_store_for(cfg: dict, store: FeatureStore, level_names: Sequence[str]) 
 
 def lift_dataset(model: torch.nn.Module, store_path: Path, frames: np.ndarray, level_names: Sequence[str], *,
                  train_cfg: dict, data_cfg: dict, memory_fraction: float = 0.8,
-                 dequantize: bool = True, flip_features: str = "mirrored") -> CacheBatchDataset | SequenceDataset:
+                 dequantize: bool = True, flip_features: str = "mirrored",
+                 video_labels: Mapping[str, np.ndarray] | None = None) -> CacheBatchDataset | SequenceDataset:
     """The dataset a lifter reads: temporal windows from the joint features for a
     :class:`~stages.lift.temporal.TemporalPoseFormer`, single frames with their maps otherwise.
     ``train_cfg``/``data_cfg``: sections completed by ``lift_settings`` (configs/lift/capf_base.py).
     ``flip_features``: the resolved setting (``stages.lift.augment.resolve_flip_features``);
     ``"extracted"`` opens the store's ``feat_flip`` maps too. Temporal lifters ignore it: their
-    windows hold joint features, mirrored as before (``augment.flip_joint_features``)."""
+    windows hold joint features, mirrored as before (``augment.flip_joint_features``).
+    ``video_labels``: a temporal lifter's grouping of ``frames`` into videos instead of the store's
+    index (:class:`SequenceDataset`); single-frame lifters ignore it."""
     core = getattr(model, "module", model)  # DDP wraps the lifter
     if isinstance(core, TemporalPoseFormer):
         return SequenceDataset(store_path, frames, level_names, window_frames=core.frames,
                                convention=core.ref_convention, read_joint_feats=core.context != "none",
                                frame_step=int(data_cfg["frame_step"]), window_chunk=int(train_cfg["window_chunk"]),
                                in_memory=bool(train_cfg["in_memory"]), reader=train_cfg["reader"],
-                               memory_fraction=memory_fraction)
+                               memory_fraction=memory_fraction, video_labels=video_labels)
     return CacheBatchDataset(store_path, frames, level_names, read_maps=core.context != "none",
                              in_memory=bool(train_cfg["in_memory"]), reader=train_cfg["reader"],
                              memory_fraction=memory_fraction, dequantize=dequantize,

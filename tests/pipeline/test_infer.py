@@ -46,6 +46,28 @@ def lifter(tmp_path_factory) -> Path:
     return run_dir / "best.pth"
 
 
+@pytest.fixture(scope="module")
+def temporal_lifter(tmp_path_factory) -> Path:
+    """best.pth of a tiny temporal CA-PF-S over T = 9 frames, trained one epoch by `capf train` on the
+    joint features extraction adds to the slim-HRNet store (a T longer than the 6-frame test clip)."""
+    root = tmp_path_factory.mktemp("temporal_lifter")
+    data = make_h36m_copy(SHARED_DATA / "h36m", root / "h36m", repeats=3)
+    cfg = {**slim_extract_config(shard_frames=4),
+           **tiny_config(train=dict(batch_size=4, window_chunk=4),
+                         data=dict(train_subjects=["S1", "S5"], test_subjects=["S7", "S8"], frame_step=1))}
+    cfg["model"] = dict(type="TemporalPoseFormer", context="fusion", frames=9, levels=[0, 1, 2, 3], embed_dim=16,
+                        depth=1, spatial_heads=4, fusion_heads=4, temporal_joint_dim=4, temporal_depth=1,
+                        temporal_heads=4, ref_convention="mmpose")
+    cfg["detector_levels"] = dict(input_size_wh=(96, 128), strides=[4, 8, 16, 32], channels=[16, 32, 64, 128])
+    config = write_config(root / "slim_t9.py", cfg)
+    result = CliRunner().invoke(train, ["--config", str(config), "--data-root", str(data), "--random-init",
+                                        "--cache-dir", str(root / "cache"), "--work-dir", str(root / "work"),
+                                        "--epochs", "1", "--workers", "0", "--quiet"])
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (root / "work" / "slim_t9").iterdir()
+    return run_dir / "best.pth"
+
+
 def infer(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, ["infer", *map(str, args), "--quiet"])
     if result.exception is not None and not isinstance(result.exception, SystemExit):
@@ -113,6 +135,68 @@ def test_synthetic_clip_to_3d_matches_capf_eval_and_reruns_from_the_cache(lifter
     with h5py.File(out / "predictions.h5", "r") as f:
         np.testing.assert_array_equal(f["kp3d"][:], arrays["kp3d"])
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no temporary folders left
+
+
+@pytest.mark.slow
+def test_a_temporal_checkpoint_on_the_default_clip_matches_capf_eval_and_outlasts_a_short_clip(temporal_lifter,
+                                                                                                tmp_path):
+    """`capf infer --ckpt <temporal>` with no INPUT (the demo's 48-frame synthetic clip): the same
+    outputs, MPJPE and MPJVE equal to `capf eval` of the checkpoint on the store infer wrote; then a
+    6-frame clip, shorter than T = 9 (edge padding), still lifts every frame."""
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    code, output = infer("--ckpt", temporal_lifter, "--demo-dir", tmp_path / "demo", "--cache-dir", cache,
+                         "--out", out)
+    assert code == 0, output
+    assert "TemporalPoseFormer over T = 9 frames" in output and "48 in 48 of 48 frames" in output
+    result = assert_outputs(out, "S9_Walking.54138969", 48)
+    arrays, attrs = result["arrays"], result["attrs"]
+    assert arrays["frame"].tolist() == list(range(48)) and attrs["temporal_frames"] == 9
+    assert not (out / "sampling").exists()  # no deformable sampling points to draw
+
+    report = tmp_path / "eval"
+    evaluation = CliRunner().invoke(main, ["eval", "--config", str(temporal_lifter.parent / "config.py"), "--ckpt",
+                                           str(temporal_lifter), "--store", attrs["store_path"], "--out-dir",
+                                           str(report), "--workers", "0", "--all-frames"])
+    assert evaluation.exit_code == 0, evaluation.output
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["num_frames"] == 48 and abs(metrics["mpjpe"] - attrs["mpjpe_mm"]) < 1e-9
+    assert metrics["mpjve"] is not None and abs(metrics["mpjve"] - attrs["mpjve_mm"]) < 1e-9
+    assert mpjpe_of(output) == mpjpe_of(evaluation.output)
+    assert f"MPJVE {metrics['mpjve']:.2f} mm" in output
+    assert json.loads((out / "metrics.json").read_text())["mpjve"] == metrics["mpjve"]
+
+    clip = write_synthetic_clip(tmp_path / "S7_Walking.54138969.mp4", subject="S7", n_frames=6,
+                                image_size=(200, 200))
+    code, output = infer(clip.video, "--ckpt", temporal_lifter, "--cache-dir", cache, "--out", tmp_path / "short",
+                         "--kpt-thr", "0")
+    assert code == 0, output
+    arrays = assert_outputs(tmp_path / "short", clip.video.stem, 6)["arrays"]
+    assert arrays["frame"].tolist() == list(range(6)) and re.search(r"MPJVE [0-9.]+ mm", output)
+    assert len({tuple(np.round(kp.ravel(), 3)) for kp in arrays["kp3d"]}) == 6  # each frame its own window
+
+    # a temporal lifter samples no points: asking for their pictures is one line, nothing written
+    code, output = infer(clip.video, "--ckpt", temporal_lifter, "--cache-dir", cache, "--out",
+                         tmp_path / "sampled", "--show-sampling", "0")
+    assert code == 1 and "needs a deformable lifter" in output and not (tmp_path / "sampled").exists(), output
+
+
+@pytest.mark.slow
+def test_a_temporal_checkpoint_keeps_each_persons_track_to_itself(temporal_lifter, tmp_path):
+    """Two people in every frame of the football clip (their records interleaved in the store): each
+    track is its own sequence, so the first person's 3D is what a run with only that person gives."""
+    boxes = {str(k): [[100 + 3 * k, 100, 260 + 3 * k, 400], [500 - 2 * k, 120, 640 - 2 * k, 420]] for k in range(5)}
+    (tmp_path / "two.json").write_text(json.dumps(boxes))
+    (tmp_path / "one.json").write_text(json.dumps({k: v[:1] for k, v in boxes.items()}))
+    kp3d = {}
+    for name in ("two", "one"):
+        code, output = infer(FOOTBALL, "--ckpt", temporal_lifter, "--cache-dir", tmp_path / "cache", "--out",
+                             tmp_path / name, "--boxes", tmp_path / f"{name}.json")
+        assert code == 0, output
+        with h5py.File(tmp_path / name / "predictions.h5", "r") as f:
+            assert f["frame"][:].tolist() == ([0, 0, 1, 1, 2, 2, 3, 3, 4, 4] if name == "two" else list(range(5)))
+            kp3d[name] = f["kp3d"][:]
+    np.testing.assert_allclose(kp3d["two"][0::2], kp3d["one"], atol=0.05)
+    assert np.abs(kp3d["two"][1::2] - kp3d["one"]).max() > 1.0  # the second person is lifted from their own crops
 
 
 @pytest.mark.slow
