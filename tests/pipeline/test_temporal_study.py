@@ -34,7 +34,8 @@ def test_temporal_study_runs_every_model_and_window_per_seed(tmp_path):
     table = (tmp_path / "work" / "temporal.md").read_text()
     assert "| CA-PF-S | 3 |" in table and " ± " in table and "2 seed(s)" in table
     saved = json.loads((tmp_path / "work" / "temporal.json").read_text())
-    assert len(saved["runs"]["CA-PF-S_t3"]) == 2 and saved["runs"]["CA-PF-S_t3"][0]["identity"]["seed"] == 0
+    assert len(saved["runs"]["CA-PF-S_t3"]) == 2 and "seed" not in saved["runs"]["CA-PF-S_t3"][0]["identity"]
+    assert saved["runs"]["CA-PF-S_t3"][1]["identity"]["seed"] == 1  # seed 0 is the config's own: no override
     assert set(saved["trends"]) == {"PoseFormer", "CA-PF-S"}
     # a rerun finds every record and trains nothing
     again = run_temporal_study(store.path, store.key, tmp_path / "work", seeds=[0, 1], config_dir=configs,
