@@ -57,6 +57,10 @@ STUDIES: dict[str, dict[str, Variant]] = {
         "no flip (augmentation and test off)": Variant(FULL, _flip(None, None)),
         "mirrored maps (aug + test)": Variant(FULL, _flip("mirrored", "mirrored")),
         "extracted flip maps (aug + test; 'auto' on a store with them)": Variant(FULL),
+        # the same three in the clothing world, where a mirrored person looks like a person
+        "clothing world: no flip": Variant(FULL, _flip(None, None), world="clothing"),
+        "clothing world: mirrored maps": Variant(FULL, _flip("mirrored", "mirrored"), world="clothing"),
+        "clothing world: extracted flip maps": Variant(FULL, world="clothing"),
     },
     # the paper's Table 3 steps on one cache
     "steps": {
