@@ -36,13 +36,18 @@ def lifter(tmp_path_factory) -> Path:
     cfg = {**slim_extract_config(shard_frames=4),
            **tiny_config(model=dict(levels=[0, 1, 2, 3]), data=dict(train_subjects=["S1", "S5"],
                                                                     test_subjects=["S7", "S8"]))}
+    return _train_one_epoch(root, data, cfg, "slim")
+
+
+def _train_one_epoch(root: Path, data: Path, cfg: dict, name: str) -> Path:
+    """`capf train` of ``cfg`` (on the slim HRNet's levels) for one epoch; its best.pth."""
     cfg["detector_levels"] = dict(input_size_wh=(96, 128), strides=[4, 8, 16, 32], channels=[16, 32, 64, 128])
-    config = write_config(root / "slim.py", cfg)
+    config = write_config(root / f"{name}.py", cfg)
     result = CliRunner().invoke(train, ["--config", str(config), "--data-root", str(data), "--random-init",
                                         "--cache-dir", str(root / "cache"), "--work-dir", str(root / "work"),
                                         "--epochs", "1", "--workers", "0", "--quiet"])
     assert result.exit_code == 0, result.output
-    (run_dir,) = (root / "work" / "slim").iterdir()
+    (run_dir,) = (root / "work" / name).iterdir()
     return run_dir / "best.pth"
 
 
@@ -58,14 +63,7 @@ def temporal_lifter(tmp_path_factory) -> Path:
     cfg["model"] = dict(type="TemporalPoseFormer", context="fusion", frames=9, levels=[0, 1, 2, 3], embed_dim=16,
                         depth=1, spatial_heads=4, fusion_heads=4, temporal_joint_dim=4, temporal_depth=1,
                         temporal_heads=4, ref_convention="mmpose")
-    cfg["detector_levels"] = dict(input_size_wh=(96, 128), strides=[4, 8, 16, 32], channels=[16, 32, 64, 128])
-    config = write_config(root / "slim_t9.py", cfg)
-    result = CliRunner().invoke(train, ["--config", str(config), "--data-root", str(data), "--random-init",
-                                        "--cache-dir", str(root / "cache"), "--work-dir", str(root / "work"),
-                                        "--epochs", "1", "--workers", "0", "--quiet"])
-    assert result.exit_code == 0, result.output
-    (run_dir,) = (root / "work" / "slim_t9").iterdir()
-    return run_dir / "best.pth"
+    return _train_one_epoch(root, data, cfg, "slim_t9")
 
 
 def infer(*args: str) -> tuple[int, str]:
