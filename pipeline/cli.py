@@ -182,9 +182,9 @@ def demo(world, work_dir, train_frames, test_frames, detector_epochs, lift_epoch
 @click.option("--store", type=click.Path(path_type=Path), default=None,
               help="Run on this store instead of the demo's cache (then pass --config for each model).")
 @click.option("--config", "configs", multiple=True, help="A lift config to include (repeatable; default: the demo's set).")
-@click.option("--study", type=click.Choice(["paper", "temporal", "flip", "steps", "recipe", "parity", "world"]),
+@click.option("--study", type=click.Choice(["paper", "temporal", "flip", "steps", "recipe", "parity", "world", "dtype"]),
               default="paper", help="paper: Table 3 steps and Table 4 levels, one seed; temporal: Table 6 "
-              "(PoseFormer and CA-PF-S, 1-81 frames); flip, steps, recipe, parity, world: seeded studies of "
+              "(PoseFormer and CA-PF-S, 1-81 frames); flip, steps, recipe, parity, world, dtype: seeded studies of "
               "CAPF's choices (pipeline/studies.py), written to work_dirs/demo/studies/NAME.{json,md}.")
 @click.option("--seeds", default=1, help="Seeds per variant for a study (first-seed, ...): mean ± std.")
 @click.option("--first-seed", default=0, help="A study's seeds are first-seed .. first-seed + seeds - 1; records "
