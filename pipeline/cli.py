@@ -12,6 +12,7 @@ from pipeline.infer import infer
 from pipeline.cache_cli import cache
 from pipeline.lift_cli import evaluate, flops, train
 from pipeline.options import CapfGroup, cache_dir_option
+from pipeline.demo import DEFAULT_WORLD
 from stages.synth.render import DEFAULT_LOOK, LOOKS
 
 
@@ -147,12 +148,12 @@ def bench(out: Path, work: Path | None, quick: bool, device: str, scale: int | N
 
 
 demo_options = [
-    click.option("--world", type=click.Choice(LOOKS), default=DEFAULT_LOOK,
+    click.option("--world", type=click.Choice(LOOKS), default=DEFAULT_WORLD,
                  help="The synthetic world's look: limbs (every limb its own colour, left warm, right cool) or "
                       "clothing (clothing-like colours, the same on left and right)."),
     click.option("--work-dir", type=click.Path(path_type=Path), default=None,
                  help="Everything the demo writes (data, detector, cache, runs, summary) "
-                      "[default: work_dirs/demo; work_dirs/demo_<world> for another --world]."),
+                      "[default: work_dirs/demo for the default clothing world, work_dirs/demo_<world> for another]."),
     click.option("--train-frames", default=2400, help="Synthetic train frames."),
     click.option("--test-frames", default=600, help="Synthetic test frames."),
     click.option("--detector-epochs", type=int, default=None, help="Override the detector config's epochs."),

@@ -6,7 +6,8 @@ context-aware step 3 on that one cache -> evaluate both -> summary.json, summary
 
 Two worlds (the renderer's looks): ``limbs`` (every limb its own colour, left warm and right cool)
 and ``clothing`` (clothing-like colours, the same on left and right). Each world has its own work
-dir (``work_dirs/demo``, ``work_dirs/demo_clothing``), so data, detector and store never mix.
+dir (``work_dirs/demo`` for the default ``clothing``, ``work_dirs/demo_limbs``), so data, detector and store
+never mix.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ ABLATION_CONFIGS = {
 }
 
 
-DEFAULT_WORLD = "limbs"
+DEFAULT_WORLD = "clothing"  # the world study: context still helps where colour cannot tell left from right
 
 
 def default_work_dir(world: str) -> Path:

@@ -366,7 +366,7 @@ def _frames_list(_ctx, _param, value: str | None) -> tuple[int, ...] | None:
               help="Where feature stores live (default $CAPF_CACHE_DIR, or the demo's cache for the demo's models).")
 @click.option("--demo-dir", type=click.Path(path_type=Path), default=Path("work_dirs/demo"),
               help="The demo's folder (its models and synthetic clip are the defaults; the clip is rendered in "
-                   "the world of its data, e.g. work_dirs/demo_clothing for `capf demo --world clothing`).")
+                   "the world of its data, e.g. work_dirs/demo_limbs for `capf demo --world limbs`).")
 @click.option("--show-sampling", callback=_frames_list, default=None,
               help="Frames (e.g. 0,24) to draw the learned deformable sampling points of, into sampling/ "
                    "(default: the first and the middle frame with a person; 'none': no pictures).")

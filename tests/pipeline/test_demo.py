@@ -48,33 +48,34 @@ def test_demo_end_to_end_at_toy_scale(tmp_path):
 
 
 def test_each_world_has_its_own_work_dir_and_a_demo_never_mixes_worlds(tmp_path, monkeypatch):
-    """`--world clothing` without --work-dir works in work_dirs/demo_clothing; a work dir that holds
+    """`--world limbs` without --work-dir works in work_dirs/demo_limbs; a work dir that holds
     the other world's data is refused before anything is trained or written."""
     from pathlib import Path
 
     from pipeline.demo import DemoSettings
     from stages.synth.writer import write_synthetic_h36m
 
-    assert DemoSettings().work_dir == Path("work_dirs/demo")
-    assert DemoSettings(world="clothing").work_dir == Path("work_dirs/demo_clothing")
+    assert DemoSettings().work_dir == Path("work_dirs/demo") and DemoSettings().world == "clothing"
+    assert DemoSettings(world="limbs").work_dir == Path("work_dirs/demo_limbs")
     monkeypatch.chdir(tmp_path)
-    data = tmp_path / "work_dirs" / "demo_clothing" / "synth_h36m"
-    write_synthetic_h36m(data, n_train=2, n_test=1, image_size=(96, 96), progress=False)  # the limbs world
+    data = tmp_path / "work_dirs" / "demo_limbs" / "synth_h36m"
+    write_synthetic_h36m(data, n_train=2, n_test=1, image_size=(96, 96), progress=False,
+                         look="clothing")  # the other world's data
     for command in ("demo", "ablate"):
-        result = CliRunner().invoke(main, [command, "--world", "clothing"])
+        result = CliRunner().invoke(main, [command, "--world", "limbs"])
         assert result.exit_code != 0
-        assert "work_dirs/demo_clothing holds the demo of the 'limbs' world" in result.output, result.output
+        assert "work_dirs/demo_limbs holds the demo of the 'clothing' world" in result.output, result.output
     assert sorted(p.name for p in data.parent.iterdir()) == ["synth_h36m"]  # no detector, no cache
-    assert json.loads((data / "meta.json").read_text())["look"] == "limbs"  # its data untouched
+    assert json.loads((data / "meta.json").read_text())["look"] == "clothing"  # its data untouched
 
 
 def test_a_fresh_work_dir_belongs_to_no_world_yet(tmp_path):
-    """An empty work dir is no world's (the clothing demo's first run must not be refused as 'limbs');
+    """An empty work dir is no world's (a limbs demo's first run must not be refused as 'clothing');
     infer's fallback still asks for the default world."""
     from pipeline.demo import demo_world
 
     assert demo_world(tmp_path, default=None) is None
-    assert demo_world(tmp_path) == "limbs"
+    assert demo_world(tmp_path) == "clothing"
 
 
 def test_synth_look_option(tmp_path):

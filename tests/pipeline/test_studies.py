@@ -50,9 +50,9 @@ def test_summary_is_mean_and_sample_std_over_seeds_and_the_table_shows_them():
 def test_each_world_of_a_study_has_its_own_work_dir(tmp_path):
     from pathlib import Path
 
-    assert world_work_dir(None, "limbs") == Path("work_dirs/demo")
-    assert world_work_dir(None, "clothing") == Path("work_dirs/demo_clothing")
-    assert world_work_dir(tmp_path / "d", "clothing") == Path(f"{tmp_path / 'd'}_clothing")
+    assert world_work_dir(None, "clothing") == Path("work_dirs/demo")  # the default world (the world study)
+    assert world_work_dir(None, "limbs") == Path("work_dirs/demo_limbs")
+    assert world_work_dir(tmp_path / "d", "limbs") == Path(f"{tmp_path / 'd'}_limbs")
 
 
 def test_flip_map_gap_is_zero_for_exactly_mirrored_flip_maps_and_large_for_others(tmp_path):
