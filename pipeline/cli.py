@@ -197,7 +197,7 @@ def ablate(world, work_dir, train_frames, test_frames, detector_epochs, lift_epo
     if study not in ("paper", "temporal"):
         from pipeline.studies import run_study
 
-        run_study(study, range(first_seed, first_seed + seeds), work_dir=work_dir, lift_epochs=lift_epochs,
+        run_study(study, range(first_seed, first_seed + seeds), work_dir=work_dir, world=world, lift_epochs=lift_epochs,
                   train_frames=train_frames,
                   test_frames=test_frames, detector_epochs=detector_epochs)
         return

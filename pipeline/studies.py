@@ -162,16 +162,18 @@ def format_study(name: str, summary: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def world_work_dir(work_dir: Path | None, world: str) -> Path:
-    """The demo work dir of ``world``: the default ones, or ``work_dir`` (limbs) and ``<work_dir>_<world>``."""
+def world_work_dir(work_dir: Path | None, world: str, anchor: str | None = None) -> Path:
+    """The demo work dir of ``world``: the default ones, or, given ``work_dir`` (the work dir of the
+    ``anchor`` world, the default world unless the command names one), ``<work_dir>_<world>`` for another."""
     from pipeline.demo import DEFAULT_WORLD, default_work_dir
 
     if work_dir is None:
         return default_work_dir(world)
-    return Path(work_dir) if world == DEFAULT_WORLD else Path(f"{work_dir}_{world}")
+    return Path(work_dir) if world == (anchor or DEFAULT_WORLD) else Path(f"{work_dir}_{world}")
 
 
-def run_study(name: str, seeds: Sequence[int], *, work_dir: Path | None = None, lift_epochs: int | None = None,
+def run_study(name: str, seeds: Sequence[int], *, work_dir: Path | None = None, world: str | None = None,
+              lift_epochs: int | None = None,
               train_frames: int = 2400, test_frames: int = 600, detector_epochs: int | None = None) -> dict[str, dict]:
     """Train every variant of study ``name`` for ``seeds`` (seed-major, so a cut-off study stays
     balanced); summarise every seed the ledger holds for them; write NAME.json and NAME.md under
@@ -182,10 +184,10 @@ def run_study(name: str, seeds: Sequence[int], *, work_dir: Path | None = None, 
     if name not in STUDIES:
         raise click.ClickException(f"unknown study {name!r}; known: {', '.join(sorted(STUDIES))}, temporal, paper")
     variants = STUDIES[name]
-    settings = {world: DemoSettings(world=world, work_dir=world_work_dir(work_dir, world), train_frames=train_frames,
-                                    test_frames=test_frames, detector_epochs=detector_epochs, lift_epochs=lift_epochs)
-                for world in {v.world for v in variants.values()}}
-    out_dir = world_work_dir(work_dir, DEFAULT_WORLD) / "studies"
+    settings = {w: DemoSettings(world=w, work_dir=world_work_dir(work_dir, w, world), train_frames=train_frames,
+                                test_frames=test_frames, detector_epochs=detector_epochs, lift_epochs=lift_epochs)
+                for w in {v.world for v in variants.values()}}
+    out_dir = world_work_dir(work_dir, world or DEFAULT_WORLD, world) / "studies"
     stores = {(v.world, v.store): study_store_for(settings[v.world], v.store) for v in variants.values()}
 
     def record(label: str, seed: int, train_missing: bool = True) -> dict | None:

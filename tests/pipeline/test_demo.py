@@ -10,7 +10,7 @@ from pipeline.cli import main
 
 @pytest.mark.slow
 def test_demo_end_to_end_at_toy_scale(tmp_path):
-    args = ["demo", "--work-dir", str(tmp_path / "demo"), "--train-frames", "48", "--test-frames", "24",
+    args = ["demo", "--world", "limbs", "--work-dir", str(tmp_path / "demo"), "--train-frames", "48", "--test-frames", "24",
             "--detector-epochs", "1", "--lift-epochs", "1"]
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output

@@ -53,6 +53,8 @@ def test_each_world_of_a_study_has_its_own_work_dir(tmp_path):
     assert world_work_dir(None, "clothing") == Path("work_dirs/demo")  # the default world (the world study)
     assert world_work_dir(None, "limbs") == Path("work_dirs/demo_limbs")
     assert world_work_dir(tmp_path / "d", "limbs") == Path(f"{tmp_path / 'd'}_limbs")
+    assert world_work_dir(tmp_path / "d", "limbs", anchor="limbs") == tmp_path / "d"  # `--world limbs --work-dir d`
+    assert world_work_dir(tmp_path / "d", "clothing", anchor="limbs") == Path(f"{tmp_path / 'd'}_clothing")
 
 
 def test_flip_map_gap_is_zero_for_exactly_mirrored_flip_maps_and_large_for_others(tmp_path):
