@@ -354,14 +354,14 @@ def test_no_arguments_run_the_demos_clip_through_the_demos_models(lifter, tmp_pa
 
 
 def test_the_demos_clip_is_rendered_in_the_world_of_the_demos_data(tmp_path):
-    """A clothing demo's clip is filmed in the clothing world; the same motion and truth as the
-    default world's clip (a demo dir with no data yet)."""
+    """A limbs demo's clip is filmed in the limbs world; the same motion and truth as the default
+    (clothing) world's clip (a demo dir with no data yet)."""
     from pipeline.demo import demo_world
     from pipeline.infer import demo_clip
     from stages.synth.writer import write_synthetic_h36m
 
-    write_synthetic_h36m(tmp_path / "clothing" / "synth_h36m", n_train=2, n_test=1, image_size=(96, 96),
-                         progress=False, look="clothing")
+    write_synthetic_h36m(tmp_path / "limbs" / "synth_h36m", n_train=2, n_test=1, image_size=(96, 96),
+                         progress=False, look="limbs")
     assert (demo_world(tmp_path / "clothing"), demo_world(tmp_path / "limbs")) == ("clothing", "limbs")
     clips = {world: demo_clip(tmp_path / world) for world in ("clothing", "limbs")}
     truth = {world: video.with_suffix(".gt.npz").read_bytes() for world, video in clips.items()}
