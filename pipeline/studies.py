@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
-import numpy as np
 
 from pipeline.model_records import echo, record_name, train_and_record
+from pipeline.temporal_study import mean_std
 
 DEMO = "configs/demo"
 FULL = f"{DEMO}/step3_full.py"
@@ -132,18 +132,13 @@ def _config_seed(config: str) -> int:
     return int(lift_settings(load_config(config))["train"]["seed"])
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    arr = np.asarray(values, dtype=np.float64)
-    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
-
-
 def summarise(runs: dict[str, list[dict]]) -> dict[str, dict]:
     """Per variant: per-seed MPJPE / P-MPJPE, their mean and std (ddof 1), and the records' run dirs."""
     out = {}
     for label, records in runs.items():
         mpjpe, p_mpjpe = [r["mpjpe"] for r in records], [r["p_mpjpe"] for r in records]
-        mean, std = _mean_std(mpjpe)
-        p_mean, p_std = _mean_std(p_mpjpe)
+        mean, std = mean_std(mpjpe)
+        p_mean, p_std = mean_std(p_mpjpe)
         out[label] = {"mpjpe": mpjpe, "mean": mean, "std": std, "p_mpjpe": p_mpjpe, "p_mpjpe_mean": p_mean,
                       "p_mpjpe_std": p_std, "seeds": [r["seed"] for r in records],
                       "run_dirs": [r["run_dir"] for r in records]}

@@ -40,7 +40,8 @@ def study_configs(config_dir: Path = DEMO_CONFIG_DIR, frames: Sequence[int] = FR
     return configs
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample std (ddof 1; 0 for one value) of a study's per-seed values."""
     arr = np.asarray(values, dtype=np.float64)
     return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
 
@@ -49,9 +50,9 @@ def summarise(runs: dict[tuple[str, int], list[dict]]) -> list[dict]:
     """One row per (model, T): mean and std over seeds of MPJPE and MPJVE, FLOPs, params, paper values."""
     rows = []
     for (model, t), records in runs.items():
-        mpjpe, mpjpe_std = _mean_std([r["mpjpe"] for r in records])
+        mpjpe, mpjpe_std = mean_std([r["mpjpe"] for r in records])
         velocities = [r["mpjve"] for r in records if r.get("mpjve") is not None]
-        mpjve, mpjve_std = _mean_std(velocities) if velocities else (None, None)
+        mpjve, mpjve_std = mean_std(velocities) if velocities else (None, None)
         paper = PAPER_TABLE6.get((model, t), (None, None))
         rows.append({"model": model, "frames": t, "seeds": len(records), "mpjpe": mpjpe, "mpjpe_std": mpjpe_std,
                      "mpjve": mpjve, "mpjve_std": mpjve_std, "flops_per_frame": records[0]["flops_per_frame"],
