@@ -53,17 +53,25 @@ def write_run_files(run_dir: Path, cfg: dict, run_info: dict) -> None:
 
 
 def find_resume_checkpoint(target: Path) -> tuple[Path, Path]:
-    """(run dir, checkpoint) for --resume: a checkpoint file, or a run dir's newest checkpoint."""
+    """(run dir, checkpoint) for --resume: a checkpoint file, or a run dir's newest checkpoint.
+
+    ``last_checkpoint`` is written just after the checkpoint it names, so a kill between the two
+    leaves a complete checkpoint (they are written atomically) that no pointer names yet; the
+    newest resumable checkpoint on disk is then the one to resume from."""
     target = Path(target)
     if target.is_file():
         return target.parent, target
     pointer = target / LAST_CHECKPOINT
-    if not pointer.is_file():
-        raise ResumeError(f"{target}: no {LAST_CHECKPOINT} file; nothing to resume (no epoch finished yet?)")
-    checkpoint = target / pointer.read_text().strip()
-    if not checkpoint.is_file():
-        raise ResumeError(f"{pointer} names {checkpoint}, which does not exist")
-    return target, checkpoint
+    named = target / pointer.read_text().strip() if pointer.is_file() else None
+    if named is not None and named.is_file():
+        return target, named
+    on_disk = _resumable_checkpoints(target)
+    if on_disk:
+        return target, on_disk[-1]
+    if named is not None:
+        raise ResumeError(f"{pointer} names {named}, which does not exist")
+    raise ResumeError(f"{target}: no {LAST_CHECKPOINT} file and no epoch_*/iter_* checkpoint; nothing to resume "
+                      "(no epoch finished yet?)")
 
 
 def rng_state() -> dict:
@@ -115,12 +123,18 @@ def load_weights(model: torch.nn.Module, checkpoint: dict, path: Path) -> None:
         raise ResumeError(f"{path}: weights do not fit the configured model ({first})") from error
 
 
-def _prune(run_dir: Path, keep: int) -> None:
-    """Keep the newest ``keep`` resumable checkpoints."""
+def _resumable_checkpoints(run_dir: Path) -> list[Path]:
+    """The run's ``epoch_N.pth`` / ``iter_N.pth`` files, oldest first (by write time: a run saves
+    either kind, and each is renamed into place only when complete)."""
     found = []
     for path in run_dir.glob("*.pth"):
         kind, _, number = path.stem.partition("_")
         if kind in ("epoch", "iter") and number.isdigit():
             found.append((path.stat().st_mtime_ns, path))
-    for _, path in sorted(found)[:-keep] if keep > 0 else []:
+    return [path for _, path in sorted(found)]
+
+
+def _prune(run_dir: Path, keep: int) -> None:
+    """Keep the newest ``keep`` resumable checkpoints."""
+    for path in _resumable_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         path.unlink(missing_ok=True)

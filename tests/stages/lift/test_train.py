@@ -20,7 +20,7 @@ from stages.lift.dataset import CacheBatchDataset
 from stages.lift.joints import H36M_FLIP_PERM
 from stages.lift.model import ContextAwarePoseFormer, mpjpe_loss
 from stages.lift.sampling import sample_bilinear
-from stages.lift.checkpoints import find_resume_checkpoint, load_checkpoint_file, new_run_dir
+from stages.lift.checkpoints import ResumeError, find_resume_checkpoint, load_checkpoint_file, new_run_dir
 from stages.lift.train import TrainRequest, train
 from tests.helpers import PROJECT_ROOT, write_config
 from tests.stages.lift.lift_stores import make_store, tiny_config
@@ -153,6 +153,25 @@ def test_resume_from_a_mid_epoch_stop_matches_an_uninterrupted_run(store, tmp_pa
     assert resumed.run_dir == stopped.run_dir and resumed.iterations == whole.iterations == 8
     _assert_same_weights(_weights(whole.last_checkpoint), _weights(resumed.last_checkpoint))
     assert resumed.best_val_mpjpe == pytest.approx(whole.best_val_mpjpe)
+
+
+def test_a_kill_before_the_pointer_is_written_resumes_from_the_newest_checkpoint(store, tmp_path):
+    """A kill just after ``epoch_1.pth`` is renamed into place but before ``last_checkpoint`` names
+    it (CI hit this window): the checkpoint on disk is complete, so --resume must use it."""
+    cfg = tiny_config(train=dict(epochs=2), eval=dict(after_train=False))
+    whole = train(TrainRequest(cfg=cfg, store_path=store.path, work_root=tmp_path / "a", progress=False))
+    stopped = train(TrainRequest(cfg=cfg, store_path=store.path, work_root=tmp_path / "b", max_iters=4,
+                                 progress=False))
+    (stopped.run_dir / "last_checkpoint").unlink()
+    assert find_resume_checkpoint(stopped.run_dir)[1].name == "epoch_1.pth"
+    resumed = train(TrainRequest(cfg=cfg, store_path=store.path, work_root=tmp_path / "b", resume=stopped.run_dir,
+                                 progress=False))
+    _assert_same_weights(_weights(whole.last_checkpoint), _weights(resumed.last_checkpoint))
+
+
+def test_resume_of_a_run_with_no_checkpoint_names_the_dir(tmp_path):
+    with pytest.raises(ResumeError, match="nothing to resume"):
+        find_resume_checkpoint(tmp_path)
 
 
 def test_a_mismatched_store_fails_before_a_run_dir_exists(store, tmp_path):
