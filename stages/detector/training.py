@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -55,11 +56,24 @@ def trained_detector(work_dir: Path) -> TrainedDetector | None:
     record = _record_path(work_dir)
     if not record.is_file():
         return None
-    saved = json.loads(record.read_text())
-    if not Path(saved["checkpoint"]).is_file():
+    return _recorded_detector(json.loads(record.read_text()), Path(work_dir))
+
+
+def _recorded_detector(saved: dict, work_dir: Path) -> TrainedDetector | None:
+    """The record's detector, its checkpoint looked up in ``work_dir`` (records name it relative to
+    the work dir, so a moved or copied demo keeps its detector; older records hold an absolute
+    path, used when it still exists); None when the checkpoint is gone."""
+    named = Path(saved["checkpoint"])
+    checkpoint = named if named.is_absolute() and named.is_file() else work_dir / named.name
+    if not checkpoint.is_file():
         return None
-    return TrainedDetector(**{k: saved[k] for k in ("sha256", "pck", "epochs", "config")},
-                           checkpoint=Path(saved["checkpoint"]))
+    return TrainedDetector(**{k: saved[k] for k in ("sha256", "pck", "epochs", "config")}, checkpoint=checkpoint)
+
+
+def _portable_data_root(data_root: Path | str, work_dir: Path) -> str:
+    """``data_root`` as the record compares it: relative to the detector's work dir, so moving the
+    demo dir (data and detector together) is still a cache hit, not a retraining."""
+    return os.path.relpath(Path(data_root).resolve(), Path(work_dir).resolve())
 
 
 def train_detector(config: str, data_root: Path, work_dir: Path, *, max_epochs: int | None = None,
@@ -72,14 +86,17 @@ def train_detector(config: str, data_root: Path, work_dir: Path, *, max_epochs: 
     from mmengine.runner import Runner
 
     work_dir = Path(work_dir)
-    request = {"config": config, "data_root": str(Path(data_root).resolve()), "max_epochs": max_epochs,
+    request = {"config": config, "data_root": _portable_data_root(data_root, work_dir), "max_epochs": max_epochs,
                "batch_size": batch_size, "seed": seed}
     record = _record_path(work_dir)
     if record.exists():
         saved = json.loads(record.read_text())
-        if saved.get("request") == request and Path(saved["checkpoint"]).is_file():
-            return TrainedDetector(**{k: saved[k] for k in ("sha256", "pck", "epochs", "config")},
-                                   checkpoint=Path(saved["checkpoint"]))
+        asked = dict(saved.get("request") or {})
+        if "data_root" in asked:
+            asked["data_root"] = _portable_data_root(asked["data_root"], work_dir) \
+                if Path(asked["data_root"]).is_absolute() else asked["data_root"]
+        if asked == request and (found := _recorded_detector(saved, work_dir)) is not None:
+            return found
     cfg = Config.fromfile(str(resolve_config_path(config)))
     cfg.work_dir = str(work_dir / "runner")
     cfg.randomness = dict(seed=seed)
@@ -107,5 +124,5 @@ def train_detector(config: str, data_root: Path, work_dir: Path, *, max_epochs: 
     result = TrainedDetector(checkpoint=final, sha256=sha256_file(final), pck=pck,
                              epochs=int(cfg.train_cfg.max_epochs), config=config)
     final.with_suffix(".pth.sha256").write_text(f"{result.sha256}  {final.name}\n")
-    record.write_text(json.dumps({**asdict(result), "checkpoint": str(final), "request": request}, indent=2))
+    record.write_text(json.dumps({**asdict(result), "checkpoint": final.name, "request": request}, indent=2))
     return result
