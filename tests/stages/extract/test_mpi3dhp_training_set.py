@@ -103,3 +103,33 @@ def test_authors_crop_is_the_2m_box_at_the_pelvis(synth_3dhp):
     np.testing.assert_allclose(index.bboxes_xyxy[:, 0], x1, rtol=1e-4)
     np.testing.assert_allclose(index.bboxes_xyxy[:, 3], y2, rtol=1e-4)
     assert index.bbox_padding == 1.0 and index.key_extra["crop"] == "authors"
+
+
+def test_rows_past_the_last_frame_are_dropped_and_the_frame_step_thins(tmp_path):
+    """A hand-made sequence: 6 annotation rows but 5 extracted frames of camera 0 (the real videos are
+    shorter than their annotations); every 2nd frame kept."""
+    import cv2
+
+    from stages.synth.mpi3dhp_train import calibration_text, write_annotation
+
+    rng = np.random.default_rng(0)
+    camera = {"f": np.array([[100.0], [100.0]]), "c": np.array([[32.0], [32.0]]), "w": 64, "h": 64,
+              "R": np.eye(3), "T": np.zeros((3, 1))}
+    seq = tmp_path / "mpi_inf_3dhp/S4/Seq2"
+    seq.mkdir(parents=True)
+    (seq / "camera.calibration").write_text(calibration_text({c: camera for c in range(14)}))
+    views = {c: {"annot2": rng.uniform(10, 50, (6, 17, 2)), "annot3": rng.normal(0, 300, (6, 17, 3)) + [0, 0, 4000],
+                 "univ_annot3": rng.normal(0, 300, (6, 17, 3)) + [0, 0, 4000]} for c in range(14)}
+    write_annotation(seq / "annot.mat", 6, views)
+    folder = tmp_path / "mpi_inf_3dhp/images/s_04_seq_02_ca_00"
+    folder.mkdir(parents=True)
+    for frame in range(1, 6):
+        cv2.imwrite(str(folder / f"s_04_seq_02_ca_00_{frame:06d}.jpg"), np.zeros((64, 64, 3), np.uint8))
+    cfg = {**OFFICIAL, "annotation": ["mpi_inf_3dhp/S4/Seq2/annot.mat"], "train_cameras": [0],
+           "train_frames": "images", "train_frame_step": 2}
+    index = build_source(cfg, tmp_path).frame_index()
+    assert index.frame_numbers.tolist() == [1, 3, 5]  # rows 0, 2, 4 of the 5 with a frame; row 5 has none
+    np.testing.assert_allclose(index.gt3d_mm, views[0]["univ_annot3"][[0, 2, 4]][:, list(MPI3DHP_TO_H36M)],
+                               rtol=1e-6)
+    assert index.image_names[-1] == "mpi_inf_3dhp/images/s_04_seq_02_ca_00/s_04_seq_02_ca_00_000005.jpg"
+    np.testing.assert_allclose(index.camera[0, :4], [100, 100, 32, 32])
