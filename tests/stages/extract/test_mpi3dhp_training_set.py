@@ -133,3 +133,11 @@ def test_rows_past_the_last_frame_are_dropped_and_the_frame_step_thins(tmp_path)
                                rtol=1e-6)
     assert index.image_names[-1] == "mpi_inf_3dhp/images/s_04_seq_02_ca_00/s_04_seq_02_ca_00_000005.jpg"
     np.testing.assert_allclose(index.camera[0, :4], [100, 100, 32, 32])
+
+
+def test_a_video_frame_read_again_after_the_videos_end(synth_3dhp):
+    """One process extracting twice (a second store, `capf eval` after `capf extract` in-process) reads
+    frame 0 again from a decoder that has hit the end of a 1-frame MJPG video, which cannot seek back."""
+    name = "mpi_inf_3dhp/S1/Seq1/imageSequence/video_0.avi#000000"
+    first, again = load_frame(synth_3dhp, name), load_frame(synth_3dhp, name)
+    np.testing.assert_array_equal(first, again)
