@@ -22,14 +22,15 @@ datasets = dict(
                annotation=None),  # ground truth: mmpose H36M npz, one row per frame (stages/synth/clip.py)
     # MPI-INF-3DHP: one entry per layout (the first is the default), each with its own keys.
     mpi_inf_3dhp=dict(
-        mmpose=dict(  # mmpose's tools/dataset_converters/preprocess_mpi_inf_3dhp.py output
+        mmpose=dict(  # mmpose's tools/dataset_converters/preprocess_mpi_inf_3dhp.py output; its 3D is annot3
             type='mpi_inf_3dhp', name='mpi_inf_3dhp', layout='mmpose',
             annotation=['annotations/mpi_inf_3dhp_train.npz', 'annotations/mpi_inf_3dhp_test_valid.npz'],
             cameras=['annotations/cameras_train.pkl', 'annotations/cameras_test.pkl'],
             images='images',      # folder of the npz's imgname files
             activities=None,      # official test-set folder (TS<n>/annot_data.mat): activities of test frames
-            crop='annotation'),   # holds annot3 (mmpose's converter reads no univ_annot3)
-        official=dict(  # the official test set as it ships (DATA_ROOT = mpi_inf_3dhp_test_set)
+            crop='annotation'),   # or 'authors' (their 2 m box at the 3D pelvis)
+        official=dict(  # the dataset as it ships: the test set (DATA_ROOT = mpi_inf_3dhp_test_set), or with the
+                        # training set (DATA_ROOT holding mpi_inf_3dhp/ and mpi_inf_3dhp_test_set/)
             type='mpi_inf_3dhp', name='mpi_inf_3dhp', layout='official',
             annotation=['TS1/annot_data.mat', 'TS2/annot_data.mat', 'TS3/annot_data.mat', 'TS4/annot_data.mat',
                         'TS5/annot_data.mat', 'TS6/annot_data.mat'],
