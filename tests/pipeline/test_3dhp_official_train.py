@@ -71,7 +71,7 @@ def test_official_training_layout_extract_train_and_evaluate(synth_3dhp, tmp_pat
     run = capf("eval", "--config", str(config), "--ckpt", str(run_dir / "best.pth"), "--data-root", str(synth_3dhp),
                "--random-init", "--cache-dir", str(cache), "--out-dir", str(out), "--quiet")
     assert run.returncode == 0, run.stderr
-    assert "cache hit" in run.stderr
+    assert "cache hit" in run.stderr and "PCK@150" in run.stdout and "(the test set's 14 joints)" in run.stdout
     metrics = json.loads((out / "metrics.json").read_text())
     test_frames = store.num_frames - 16 * len(TRAIN_CAMERAS)  # all but the 16 sequences' training frames
     assert metrics["num_frames"] == test_frames and list(metrics["per_sequence"]) == [f"TS{n}" for n in range(1, 7)]
