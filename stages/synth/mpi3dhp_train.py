@@ -25,8 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stages.common.joint_sets import (H36M_TO_MPI3DHP, MPI3DHP_28_TO_17, MPI3DHP_AUTHORS_TRAIN_CAMERAS,
-                                     MPI3DHP_NUM_MOCAP_JOINTS)
+from stages.common.joint_sets import H36M_TO_MPI3DHP, MPI3DHP_28_TO_17, MPI3DHP_NUM_MOCAP_JOINTS
 from stages.synth.cameras import project, world_to_camera
 
 TRAIN_DIR = "mpi_inf_3dhp"
@@ -132,5 +131,5 @@ def plan_views(steps_cam_mm: list[np.ndarray], chosen: list[dict], cameras: dict
     return views
 
 
-__all__ = ["MPI3DHP_AUTHORS_TRAIN_CAMERAS", "TRAIN_DIR", "calibration_text", "camera_to_world", "image_name",
+__all__ = ["TRAIN_DIR", "calibration_text", "camera_to_world", "image_name",
            "mocap28", "plan_views", "write_annotation", "write_video"]
