@@ -45,6 +45,7 @@ import cv2
 import numpy as np
 
 from cache.atomic import write_bytes_atomic
+from stages.common.joint_sets import MPI3DHP_AUTHORS_TRAIN_CAMERAS
 from stages.extract.sources.mpi_inf_3dhp.common import OUTDOOR_TEST_CAMERA, STUDIO_TEST_CAMERA, TestCamera
 from stages.lift.joints import h36m17_to_mpi3dhp17
 from stages.synth.cameras import look_at_rotation, project
@@ -62,7 +63,7 @@ from stages.synth.writer import (JPEG_QUALITY, box_center_scale, default_mocap_d
 GENERATOR_VERSION = "capf-synth-3dhp-1"
 TRAIN_SUBJECTS: tuple[int, ...] = tuple(range(1, 9))
 TRAIN_SEQUENCES: tuple[int, ...] = (1, 2)
-TRAIN_CAMERAS: tuple[int, ...] = (0, 1, 2, 4, 5, 6, 7, 8)  # mmpose's converter uses these 8 of 14
+TRAIN_CAMERAS: tuple[int, ...] = MPI3DHP_AUTHORS_TRAIN_CAMERAS  # the 8 of 14 that mmpose's converter and the authors use
 TEST_SEQUENCES: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
 DEFAULT_IMAGE_SCALE = 0.25
 TEST_SET_DIR = "mpi_inf_3dhp_test_set"
