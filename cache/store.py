@@ -226,8 +226,9 @@ def copy_store(source: "FeatureStore", path: Path, *, compression: str,
     spec = replace(source.spec, compression=compression, feature_dtype=feature_dtype or source.spec.feature_dtype)
     static = {name: source.read(name) for name in ("bbox", "image_size", "gt3d", "gt2d", "camera", "index/frame")
               if source.has(name)}
-    tables = {name: (source.read(f"index/{name}"), source.labels(name))
-              for name in ("subject", "action", "video", "camera") if source.has(f"index/{name}")}
+    index_names = sorted(source.group["index"].array_keys()) if source.has("index") else []
+    tables = {name: (source.read(f"index/{name}"), source.labels(name))  # every label table (3DHP has 7)
+              for name in index_names if name != "frame"}
     create_store(path, spec, KeyInputs(**{**source.attrs["key_inputs"], "feature_dtype": spec.feature_dtype,
                                           "input_size_wh": tuple(source.attrs["key_inputs"]["input_size_wh"])}),
                  static, tables, attrs={k: v for k, v in source.attrs.items() if k in ("detector", "detector_config",

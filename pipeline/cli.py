@@ -73,8 +73,10 @@ main.add_command(cache)
 @click.option("--look", type=click.Choice(LOOKS), default=DEFAULT_LOOK,
               help="limbs: every limb its own colour (left warm, right cool); clothing: shirt, pants and skin, "
                    "the same on left and right.")
+@click.option("--official-train/--no-official-train", default=True,
+              help="3dhp: also the official training layout (S<s>/Seq<q>/annot.mat, videos; 8x the train renders).")
 def synth(out: Path, train_frames: int, test_frames: int, seed: int, image_size: str, workers: int, layout: str,
-          image_scale: float, look: str) -> None:
+          image_scale: float, look: str, official_train: bool) -> None:
     """Render a synthetic Human3.6M or MPI-INF-3DHP (real mocap + sampled poses) in the datasets' layouts."""
     from stages.synth.writer import write_synthetic_h36m
 
@@ -82,7 +84,7 @@ def synth(out: Path, train_frames: int, test_frames: int, seed: int, image_size:
         from stages.synth.mpi3dhp import describe, write_synthetic_3dhp
 
         meta = write_synthetic_3dhp(out, n_train=train_frames, n_test=test_frames, seed=seed, image_scale=image_scale,
-                                    workers=workers, look=look)
+                                    workers=workers, look=look, official_train=official_train)
         return click.echo(describe(meta, out))
 
     width, height = (int(v) for v in image_size.lower().split("x"))

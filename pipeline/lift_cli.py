@@ -101,8 +101,10 @@ def evaluate(config_path, ckpt, store, data_root, checkpoint, random_init, cache
                                  batch_size=batch_size, flip_test=flip_test, title=Path(config_path).stem)
     metrics = result.metrics
     mpjve = f", MPJVE {metrics['mpjve']:.2f} mm" if metrics.get("mpjve") is not None else ""
-    click.echo(f"MPJPE {metrics['mpjpe']:.2f} mm, P-MPJPE {metrics['p_mpjpe']:.2f} mm{mpjve} over {len(result.frames)} "
-               f"frames; report in {out}")
+    pck = (f", PCK@150 {metrics['pck150']:.1f} %, AUC {metrics['auc']:.1f} % (the test set's 14 joints)"
+           if "pck150" in metrics else "")
+    click.echo(f"MPJPE {metrics['mpjpe']:.2f} mm, P-MPJPE {metrics['p_mpjpe']:.2f} mm{mpjve}{pck} over "
+               f"{len(result.frames)} frames; report in {out}")
 
 
 @click.command(cls=CapfCommand)

@@ -22,20 +22,26 @@ datasets = dict(
                annotation=None),  # ground truth: mmpose H36M npz, one row per frame (stages/synth/clip.py)
     # MPI-INF-3DHP: one entry per layout (the first is the default), each with its own keys.
     mpi_inf_3dhp=dict(
-        mmpose=dict(  # mmpose's tools/dataset_converters/preprocess_mpi_inf_3dhp.py output
+        mmpose=dict(  # mmpose's tools/dataset_converters/preprocess_mpi_inf_3dhp.py output; its 3D is annot3
             type='mpi_inf_3dhp', name='mpi_inf_3dhp', layout='mmpose',
             annotation=['annotations/mpi_inf_3dhp_train.npz', 'annotations/mpi_inf_3dhp_test_valid.npz'],
             cameras=['annotations/cameras_train.pkl', 'annotations/cameras_test.pkl'],
             images='images',      # folder of the npz's imgname files
             activities=None,      # official test-set folder (TS<n>/annot_data.mat): activities of test frames
-            crop='annotation'),
-        official=dict(  # the official test set as it ships (DATA_ROOT = mpi_inf_3dhp_test_set)
+            crop='annotation'),   # or 'authors' (their 2 m box at the 3D pelvis)
+        official=dict(  # the dataset as it ships: the test set (DATA_ROOT = mpi_inf_3dhp_test_set), or with the
+                        # training set (DATA_ROOT holding mpi_inf_3dhp/ and mpi_inf_3dhp_test_set/)
             type='mpi_inf_3dhp', name='mpi_inf_3dhp', layout='official',
             annotation=['TS1/annot_data.mat', 'TS2/annot_data.mat', 'TS3/annot_data.mat', 'TS4/annot_data.mat',
                         'TS5/annot_data.mat', 'TS6/annot_data.mat'],
             cameras=None,         # None: the calibration table in code; or mmpose's cameras_test.pkl
             joints_3d='univ_annot3',  # or 'annot3'; enters the cache key
-            crop='annotation'),
+            # training sequences (S<s>/Seq<q>/annot.mat entries of `annotation`, MATLAB v5):
+            train_cameras=[0, 1, 2, 4, 5, 6, 7, 8],  # the authors' camera set; intrinsics from camera.calibration
+            train_frames='video',  # 'video': imageSequence/video_<c>.avi; 'images': the authors' extracted jpgs
+                                   # (<train root>/images/s_<ss>_seq_<qq>_ca_<cc>/..._<frame+1:06d>.jpg)
+            train_frame_step=1,    # every k-th frame of each training video
+            crop='annotation'),   # or 'authors' (their 2 m box at the 3D pelvis)
     ),
 )
 # source: 'detector' (its COCO-17 joints), 'external' with file= (relative to DATA_ROOT), or

@@ -54,5 +54,7 @@ data = dict(train_subjects=['S1', 'S5', 'S6', 'S7', 'S8'], test_subjects=['S9', 
             frame_step=1)  # temporal lifters: frame-number step of consecutive frames (5 for an every-5th-frame annotation)
 eval = dict(flip_test=True, batch_size=512, after_train=True,
             flip_features='auto',  # maps of the flip test's mirrored pass: as train.flip_features
-            reroot=True)  # parity: subtract the predicted pelvis before the metrics; authors False (the raw
-                          # prediction against the root-relative ground truth: ContextPose's MPJPE)
+            reroot='auto')  # the prediction's root before the metrics: True subtracts the predicted pelvis; False
+                            # scores the raw output against the root-relative ground truth (the authors' Human3.6M
+                            # MPJPE); 'zero_root' sets the predicted pelvis to 0, other joints untouched (the
+                            # authors' MPI-INF-3DHP evaluation); 'auto' = 'zero_root' on 3DHP, True elsewhere

@@ -26,6 +26,7 @@ from stages.distributed import Ranks
 from stages.lift.augment import FlipGeometry, flip_back, flip_batch
 from stages.lift.dataset import (MM_PER_M, BatchRequest, CacheBatchDataset, FrameBatchSampler, make_loader,
                                  select_frames, to_device)
+from stages.lift.joints import ROOT_JOINT
 from stages.lift.metrics import evaluate_3dhp, evaluate_h36m, mpjpe, p_mpjpe, per_video_errors, root_relative
 from stages.lift.report import write_report
 from stages.lift.runtime import autocast, forward_batch
@@ -68,15 +69,41 @@ def evaluation_protocol(cfg: dict, store: FeatureStore) -> str:
     return str((cfg.get("dataset") or {}).get("type") or store.attrs["key_inputs"]["dataset"])
 
 
+REROOT_CHOICES = (True, False, "zero_root", "auto")
+
+
+def resolve_reroot(reroot: bool | str, dataset_type: str) -> bool | str:
+    """``eval.reroot`` for a dataset kind: ``"auto"`` follows the dataset's published evaluation,
+    the authors' ``"zero_root"`` on MPI-INF-3DHP and CAPF's re-rooting (True) elsewhere."""
+    if not isinstance(reroot, bool) and reroot not in ("zero_root", "auto"):
+        raise ValueError(f"eval.reroot must be one of {REROOT_CHOICES}, got {reroot!r}")
+    if reroot == "auto":
+        return "zero_root" if dataset_type in THREEDHP_TYPES else True
+    return reroot
+
+
+def prepare_prediction(pred_mm: np.ndarray, reroot: bool | str) -> np.ndarray:
+    """The prediction as the metrics see it, ``(N, J, 3)`` mm, by the resolved ``eval.reroot``:
+    True subtracts the predicted pelvis from every joint; False scores the head's output as it is
+    (the authors' Human3.6M MPJPE); ``"zero_root"`` sets the predicted pelvis to zero and leaves the
+    other joints alone (the authors' MPI-INF-3DHP evaluation: ``pred_out[:, :, 14] = 0``)."""
+    pred = np.asarray(pred_mm, dtype=np.float64)
+    if reroot is True:
+        return root_relative(pred)
+    if reroot == "zero_root":
+        pred = pred.copy()
+        pred[:, ROOT_JOINT] = 0.0
+    return pred
+
+
 def compute_metrics(pred_mm: np.ndarray, gt_mm: np.ndarray, labels: dict, dataset_type: str, *,
-                    reroot: bool = True) -> dict:
+                    reroot: bool | str = "auto") -> dict:
     """Metrics by dataset kind; inputs ``(N, 17, 3)`` mm, labels from ``LiftInputs.labels``.
 
-    The ground truth is always made root-relative. ``reroot`` (``eval.reroot``) also subtracts the
-    predicted pelvis; without it the prediction is scored as it comes out of the head, as the
-    authors' evaluation does (their ``MPJPE`` on the raw output), so a pelvis the model does not put
-    at the origin counts against every joint. P-MPJPE aligns translation either way."""
-    pred, gt = (root_relative(pred_mm) if reroot else np.asarray(pred_mm, dtype=np.float64)), root_relative(gt_mm)
+    The ground truth is always made root-relative; the prediction as ``eval.reroot`` says
+    (:func:`resolve_reroot`, :func:`prepare_prediction`). Without re-rooting a pelvis the model does
+    not put at the origin counts against every joint; P-MPJPE aligns translation either way."""
+    pred, gt = prepare_prediction(pred_mm, resolve_reroot(reroot, dataset_type)), root_relative(gt_mm)
     if "action" in labels and dataset_type not in THREEDHP_TYPES:
         metrics = evaluate_h36m(pred, gt, list(labels["action"]), labels.get("video"), labels.get("frame"),
                                 already_root_relative=True)
@@ -105,7 +132,7 @@ class EvalResult:
 def evaluate(model: nn.Module, dataset: CacheBatchDataset, *, device: torch.device, batch_size: int = 512,
              workers: int | str = "auto", flip_test: bool = True, amp: str | None = None, dataset_type: str = "h36m",
              out_dir: Path | None = None, title: str = "", extra: dict | None = None,
-             ranks: Ranks | None = None, flip_features: str = "mirrored", reroot: bool = True) -> EvalResult:
+             ranks: Ranks | None = None, flip_features: str = "mirrored", reroot: bool | str = "auto") -> EvalResult:
     """Predict every frame of ``dataset`` with ``model`` (the bare lifter, not DDP), compute the
     metrics and (with ``out_dir``, on rank 0) write the report: metrics.json (``extra`` merged in),
     table.md, per_joint_error.png, skeletons.png.
@@ -130,7 +157,7 @@ def evaluate(model: nn.Module, dataset: CacheBatchDataset, *, device: torch.devi
         metrics = compute_metrics(pred_mm, gt_mm, dataset.inputs.labels, dataset_type, reroot=reroot)
         metrics["flip_test"] = flip_test
         metrics["flip_features"] = ("extracted" if extracted else "mirrored") if flip_test else None
-        metrics["reroot"] = reroot
+        metrics["reroot"] = resolve_reroot(reroot, dataset_type)
         metrics.update(extra or {})
         if out_dir is not None:
             written = write_report(metrics, Path(out_dir), pred_mm=pred_mm, gt_mm=gt_mm, title=title)
@@ -148,6 +175,7 @@ def evaluate_checkpoint(cfg: dict, checkpoint: Path, store_path: Path, *, out_di
     from stages.lift.augment import resolve_flip_features
     from stages.lift.build import build_lifter, geometry_from_store
     from stages.lift.checkpoints import load_checkpoint_file, load_weights
+    from stages.lift.ground_truth_kind import check_checkpoint_joints_3d
     from stages.lift.runtime import resolve_amp
     from stages.lift.settings import lift_settings
 
@@ -158,15 +186,17 @@ def evaluate_checkpoint(cfg: dict, checkpoint: Path, store_path: Path, *, out_di
     flip_test = bool(ecfg["flip_test"] if flip_test is None else flip_test)
     flip_features = resolve_flip_features(ecfg["flip_features"], store, "eval.flip_features")
     model = build_lifter(cfg, geometry)
-    load_weights(model, load_checkpoint_file(Path(checkpoint)), Path(checkpoint))
+    state = load_checkpoint_file(Path(checkpoint))
+    frames = select_frames(store, cfg["data"]["test_subjects"])
+    check_checkpoint_joints_3d(state.get("meta", {}).get("joints_3d"), store, frames, Path(checkpoint))
+    load_weights(model, state, Path(checkpoint))
     torch_device = resolve_device(device)
     model.to(torch_device)
-    frames = select_frames(store, cfg["data"]["test_subjects"])
     dataset = lift_dataset(model, store.path, frames, geometry.names, train_cfg=tcfg, data_cfg=cfg["data"],
                            flip_features=flip_features if flip_test else "mirrored")
     return evaluate(model, dataset, device=torch_device, batch_size=int(batch_size or ecfg["batch_size"]),
                     workers=workers if workers is not None else tcfg["workers"],
                     flip_test=flip_test, flip_features=flip_features,
                     amp=resolve_amp(tcfg["amp"], torch_device), dataset_type=evaluation_protocol(cfg, store),
-                    out_dir=out_dir, title=title, reroot=bool(ecfg["reroot"]),
+                    out_dir=out_dir, title=title, reroot=ecfg["reroot"],
                     extra={"checkpoint": str(checkpoint), "config": title, "store": str(store.path)})

@@ -22,6 +22,9 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from stages.common.joint_sets import (H36M_TO_MPI3DHP, MPI3DHP_JOINT_NAMES, MPI3DHP_ROOT_JOINT,  # noqa: F401
+                                     MPI3DHP_TO_H36M)
+
 ArrayLike = TypeVar("ArrayLike", np.ndarray, torch.Tensor)
 
 NUM_JOINTS = 17
@@ -32,10 +35,6 @@ H36M_JOINT_NAMES: tuple[str, ...] = (
 COCO_JOINT_NAMES: tuple[str, ...] = (
     "nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow",
     "l_wrist", "r_wrist", "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle",
-)
-MPI3DHP_JOINT_NAMES: tuple[str, ...] = (
-    "head_top", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
-    "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "pelvis", "spine", "head",
 )
 ROOT_JOINT = 0  # pelvis: the 3D targets are relative to it
 
@@ -63,12 +62,6 @@ def _flip_permutation(num_joints: int = NUM_JOINTS) -> list[int]:
 
 H36M_FLIP_PERM: tuple[int, ...] = tuple(_flip_permutation())
 
-# MPI-INF-3DHP's 17 evaluation joints (the test set's order, mmpose's `joints_17` of the 28 mocap
-# joints, named as in mmpose's configs/_base_/datasets/mpi_inf_3dhp.py) in the H36M-17 slots: h36m index -> 3dhp index. Pelvis = root (14), spine = spine (15),
-# thorax = 3DHP neck (1), neck/nose = 3DHP head (16), head = 3DHP head top (0); limbs by name.
-MPI3DHP_TO_H36M: tuple[int, ...] = (14, 8, 9, 10, 11, 12, 13, 15, 1, 16, 0, 5, 6, 7, 2, 3, 4)
-H36M_TO_MPI3DHP: tuple[int, ...] = tuple(MPI3DHP_TO_H36M.index(k) for k in range(NUM_JOINTS))
-MPI3DHP_ROOT_JOINT = 14
 
 
 def coco17_to_h36m17(kp: ArrayLike) -> ArrayLike:

@@ -31,6 +31,10 @@ from typing import Literal, Sequence
 
 import numpy as np
 
+from stages.common.joint_sets import AUC_THRESHOLDS_MM as AUC_THRESHOLDS
+from stages.common.joint_sets import (MPI3DHP_ACTIVITIES, MPI3DHP_PCK_GROUPS, MPI3DHP_PCK_GROUPS_H36M,  # noqa: F401
+                                      MPI3DHP_ROOT_JOINT, MPI3DHP_SCENE_GROUPS, PCK_THRESHOLD_MM)
+
 Alignment = Literal["none", "procrustes", "scale"]
 Backend = Literal["numpy", "mmpose"]
 
@@ -48,16 +52,8 @@ _ACTION_ALIASES: dict[str, str] = {
     "WalkingTogether": "WalkTogether",
 }
 
-# MPI-INF-3DHP's test labels: scene groups in table order, and the 7 activity codes named as in
-# its evaluation code (mpi_inf_3dhp_test_set/test_util/mpii_get_activity_name.m).
-MPI3DHP_SCENE_GROUPS: tuple[str, ...] = ("green screen", "no green screen", "outdoor")
-MPI3DHP_ACTIVITIES: dict[int, str] = {
-    1: "Standing/Walking", 2: "Exercising", 3: "Sitting", 4: "Reaching/Crouching",
-    5: "On the floor", 6: "Sports", 7: "Miscellaneous",
-}
-
-PCK_THRESHOLD_MM = 150.0
-AUC_THRESHOLDS_MM: np.ndarray = np.linspace(0.0, 150.0, 31)  # 0, 5, ..., 150
+MPI3DHP_TABLE_ACTIVITIES: tuple[str, ...] = tuple(MPI3DHP_ACTIVITIES.values())
+AUC_THRESHOLDS_MM: np.ndarray = np.asarray(AUC_THRESHOLDS, dtype=np.float64)  # 0, 5, ..., 150
 
 
 # --------------------------------------------------------------------------- helpers
@@ -342,51 +338,74 @@ def evaluate_h36m(pred_mm, gt_mm, actions: Sequence[str], video_ids=None, frame_
     }
 
 
-def _frame_pck_auc_mpjpe(err_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-frame PCK@150 (%), AUC (%) and MPJPE (mm) from `(N, J)` joint errors. Every frame has
-    the same J joints, so a group's frame mean of these is its joint-pooled PCK/AUC."""
-    pck = (err_mm < PCK_THRESHOLD_MM).mean(axis=1) * 100.0
-    auc = (err_mm[:, :, None] < AUC_THRESHOLDS_MM).mean(axis=(1, 2)) * 100.0
-    return pck, auc, err_mm.mean(axis=1)
+def _joint_hits(err_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(N, J)`` joint errors -> ``(N, J)`` PCK@150 hits (0/1) and ``(N, J)`` share of the 31 AUC
+    thresholds each joint is under (strict ``<``, as ``mpii_compute_3d_pck.m``)."""
+    pck = (err_mm < PCK_THRESHOLD_MM).astype(np.float64)
+    auc = (err_mm[:, :, None] < AUC_THRESHOLDS_MM).mean(axis=2)
+    return pck, auc
 
 
-def _grouped(per_frame: tuple[np.ndarray, ...], labels, order: Sequence[str]) -> dict[str, dict]:
-    """{label: {pck150, auc, mpjpe, num_frames}} over the frames of each label, in `order` first."""
-    unique, inverse = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
-    ordered = [g for g in order if g in unique] + sorted(set(unique.tolist()) - set(order))
-    codes = np.array([ordered.index(u) for u in unique], dtype=np.int64)[inverse.reshape(-1)]
-    pck, auc, err = (_group_means(v, codes, len(ordered)) for v in per_frame)
-    counts = np.bincount(codes, minlength=len(ordered))
-    return {g: {"pck150": float(pck[k]), "auc": float(auc[k]), "mpjpe": float(err[k]),
-                "num_frames": int(counts[k])} for k, g in enumerate(ordered)}
+def _scores(pck: np.ndarray, auc: np.ndarray, err_mm: np.ndarray,
+            groups: tuple[tuple[str, tuple[int, ...]], ...]) -> dict:
+    """The test set's figures for one set of frames, all `(F, J)` inputs.
+
+    A group's PCK (AUC) pools its joints and frames; the total weights each group by its joint count
+    (``mpii_compute_3d_pck.m``), i.e. pools the scored joints and frames. MPJPE pools all J joints, as
+    its MPJPE table does. ``*_17j``: the same pooled over every joint, the pelvis and spine included."""
+    scored = sorted(j for _, joints in groups for j in joints)
+    return {
+        "pck150": float(pck[:, scored].mean() * 100.0),
+        "auc": float(auc[:, scored].mean() * 100.0),
+        "mpjpe": float(err_mm.mean()),
+        "pck150_17j": float(pck.mean() * 100.0),
+        "auc_17j": float(auc.mean() * 100.0),
+        "num_frames": int(len(err_mm)),
+        "per_joint_group": {name: {"pck150": float(pck[:, list(joints)].mean() * 100.0),
+                                   "auc": float(auc[:, list(joints)].mean() * 100.0)}
+                            for name, joints in groups},
+    }
+
+
+def _by_label(per_joint: tuple[np.ndarray, ...], labels, order: Sequence[str], groups) -> dict[str, dict]:
+    """{label: scores of its frames}, labels in ``order`` first, then any others alphabetically."""
+    labels = np.asarray(labels, dtype=str)
+    present = set(np.unique(labels).tolist())
+    ordered = [g for g in order if g in present] + sorted(present - set(order))
+    return {g: _scores(*(v[labels == g] for v in per_joint), groups) for g in ordered}
 
 
 def evaluate_3dhp(pred_mm, gt_mm, *, scenes=None, activities=None, sequences=None,
-                  already_root_relative: bool = False, root_index: int = 0) -> dict:
-    """MPI-INF-3DHP: PCK@150 mm and AUC (percent) and MPJPE (mm) on root-relative poses, overall
-    and (given the labels) per scene group, activity and sequence.
+                  already_root_relative: bool = False, joint_order: Literal["h36m", "3dhp"] = "h36m") -> dict:
+    """MPI-INF-3DHP as the test set's MATLAB evaluation scores it (``mpii_evaluate_errors.m``),
+    overall and (given the labels) per scene group, activity and sequence.
 
-    pred_mm, gt_mm: `(N, 17, 3)`; scenes, activities, sequences: `(N,)` label strings.
-    root_index is the pelvis in the joint order of the inputs: 0 once converted to the H36M
-    layout, 14 in 3DHP's own 17-joint order. Pass the valid frames only (the protocol's).
-    Returns pck150, auc, mpjpe, num_frames, and per_scene / per_activity / per_sequence
-    {label: {pck150, auc, mpjpe, num_frames}} for the labels given.
+    pred_mm, gt_mm: `(N, 17, 3)`; scenes, activities, sequences: `(N,)` label strings; pass the
+    valid frames only (the protocol's). ``joint_order``: "h36m" (a CAPF store's order, root 0) or
+    "3dhp" (the test set's own, root 14). Without ``already_root_relative`` the root is subtracted
+    from both; callers that score the authors' way pass poses already prepared.
+
+    Headline ``pck150`` / ``auc`` (percent): the 14 joints of the 8 groups of
+    ``mpii_get_pck_auc_joint_groups.m`` (head top, neck, shoulders, elbows, wrists, hips, knees,
+    ankles), joint-weighted; ``mpjpe`` (mm) over all 17 joints, frames pooled; ``pck150_17j`` /
+    ``auc_17j`` the same PCK/AUC over all 17 joints (the pelvis and spine included: higher);
+    ``per_joint_group`` {group: {pck150, auc}}. Every per_* entry carries the same keys.
     """
     pred, gt = _check_pair(pred_mm, gt_mm)
+    groups = MPI3DHP_PCK_GROUPS_H36M if joint_order == "h36m" else MPI3DHP_PCK_GROUPS
+    if joint_order not in ("h36m", "3dhp"):
+        raise ValueError(f"joint_order must be 'h36m' or '3dhp', got {joint_order!r}")
     if not already_root_relative:
-        pred, gt = root_relative(pred, root_index), root_relative(gt, root_index)
-    per_frame = _frame_pck_auc_mpjpe(joint_errors(pred, gt, "none"))
-    out = {
-        "pck150": float(per_frame[0].mean()),
-        "auc": float(per_frame[1].mean()),
-        "mpjpe": float(per_frame[2].mean()),
-        "num_frames": int(len(pred)),
-    }
+        root = 0 if joint_order == "h36m" else MPI3DHP_ROOT_JOINT
+        pred, gt = root_relative(pred, root), root_relative(gt, root)
+    err = joint_errors(pred, gt, "none")
+    per_joint = (*_joint_hits(err), err)
+    out = _scores(*per_joint, groups)
     for key, labels, order in (("per_scene", scenes, MPI3DHP_SCENE_GROUPS),
-                               ("per_activity", activities, tuple(MPI3DHP_ACTIVITIES.values())),
+                               ("per_activity", activities, MPI3DHP_TABLE_ACTIVITIES),
                                ("per_sequence", sequences, ())):
         if labels is not None:
             if len(labels) != len(pred):
                 raise ValueError(f"{len(labels)} {key[4:]} labels for {len(pred)} frames")
-            out[key] = _grouped(per_frame, labels, order)
+            out[key] = _by_label(per_joint, labels, order, groups)
     return out

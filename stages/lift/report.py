@@ -125,8 +125,19 @@ def format_3dhp_table(metrics: Mapping, model: str = "") -> str:
                                ("By sequence", "per_sequence", {})):
         if metrics.get(key):
             lines += ["", f"{title}:", ""] + _group_rows(metrics[key], metrics, abbrev)
-    lines += ["", "PCK: joints within 150 mm, AUC: mean PCK over 0, 5, ..., 150 mm; all 17 joints, root-relative "
-              f"(pelvis), on {metrics.get('num_frames', '?')} valid frames."]
+    if metrics.get("per_joint_group"):
+        groups = metrics["per_joint_group"]
+        lines += ["", "By joint group:", "", "| Metric | " + " | ".join(groups) + " | Total |",
+                  "|:---|" + "---:|" * (len(groups) + 1)]
+        for label, key in (("PCK@150mm (%) ↑", "pck150"), ("AUC (%) ↑", "auc")):
+            lines.append(f"| {label} | " + " | ".join(_fmt(row.get(key)) for row in groups.values())
+                         + f" | {_fmt(metrics.get(key))} |")
+    if metrics.get("pck150_17j") is not None:
+        lines += ["", f"All 17 joints (pelvis and spine included): PCK {_fmt(metrics['pck150_17j'])}, "
+                      f"AUC {_fmt(metrics['auc_17j'])}."]
+    lines += ["", "PCK: joints within 150 mm, AUC: mean PCK over 0, 5, ..., 150 mm, over the 14 joints of the test "
+              "set's evaluation (head top, neck, shoulders, elbows, wrists, hips, knees, ankles), joint-weighted; "
+              f"MPJPE over all 17; root-relative (pelvis), on {metrics.get('num_frames', '?')} valid frames."]
     return "\n".join(lines) + "\n"
 
 

@@ -37,6 +37,7 @@ from stages.lift.dataset import (FlipReadingSampler, FrameBatchSampler, auto_wor
                                  to_device)
 from stages.lift.evaluate import evaluate, evaluation_protocol
 from stages.lift.run_log import RunLog
+from stages.lift.ground_truth_kind import check_same_joints_3d
 from stages.lift.runtime import build_optimizer, resolve_amp, train_step
 from stages.lift.sequence_dataset import check_store_for, lift_dataset
 from stages.lift.settings import lift_settings
@@ -94,6 +95,7 @@ def train(request: TrainRequest) -> TrainResult:
                      "val": resolve_flip_features(ecfg["flip_features"], store, "eval.flip_features")}
     train_frames = select_frames(store, cfg["data"]["train_subjects"])
     val_frames = select_frames(store, cfg["data"]["test_subjects"])
+    joints_3d = check_same_joints_3d(store, train_frames, val_frames)
     checkpoint = None
     if request.resume is not None:  # every rank reads the checkpoint itself
         run_dir, resume_path = find_resume_checkpoint(request.resume)
@@ -138,7 +140,7 @@ def train(request: TrainRequest) -> TrainResult:
                                 groups=getattr(datasets["train"], "shuffle_groups", None))
     flip_geometry = FlipGeometry.of(core, exact=bool(tcfg["flip_exact"]))
     meta = {"store_key": store.key, "store_path": str(store.path), "config_name": request.config_name,
-            "levels": geometry.names, "model": model_kwargs(cfg, geometry)}
+            "levels": geometry.names, "model": model_kwargs(cfg, geometry), "joints_3d": joints_3d}
     log = RunLog(run_dir, enabled=ranks.main)
     log.line(f"{'resume from ' + str(request.resume) if checkpoint else 'start'}: {len(train_frames)} train / "
              f"{len(val_frames)} val frames, {count_params(core):,} params, device {device}, amp {amp}, "
@@ -161,7 +163,7 @@ def train(request: TrainRequest) -> TrainResult:
                         flip_test=bool(ecfg["flip_test"]), amp=amp, dataset_type=evaluation_protocol(cfg, store),
                         flip_features=flip_features["val"],
                         out_dir=out_dir, title=request.config_name, extra=extra, ranks=ranks,
-                        reroot=bool(ecfg["reroot"])).metrics
+                        reroot=ecfg["reroot"]).metrics
 
     last_path = None
     stop = request.max_iters is not None and progress.iteration >= request.max_iters

@@ -1,7 +1,8 @@
-"""Write a synthetic MPI-INF-3DHP in both on-disk layouts users have: mmpose's and the official test set's.
+"""Write a synthetic MPI-INF-3DHP in the on-disk layouts users have: mmpose's and the official one.
 
 Layout of ``out_dir`` (sizes are the real ones times ``image_scale``, default 0.25):
 
+    mpi_inf_3dhp/S<s>/Seq<q>/...                          official training set (stages.synth.mpi3dhp_train)
     mpi_inf_3dhp_test_set/TS<n>/annot_data.mat            official test set (MATLAB v7.3 via h5py, see matfile)
     mpi_inf_3dhp_test_set/TS<n>/imageSequence/img_<row+1:06d>.jpg   every frame, valid or not
     images/S<s>_Seq<q>_Cam<c>_<frame:06d>.jpg             mmpose layout: train frames
@@ -44,10 +45,13 @@ import cv2
 import numpy as np
 
 from cache.atomic import write_bytes_atomic
+from stages.common.joint_sets import MPI3DHP_AUTHORS_TRAIN_CAMERAS
 from stages.extract.sources.mpi_inf_3dhp.common import OUTDOOR_TEST_CAMERA, STUDIO_TEST_CAMERA, TestCamera
 from stages.lift.joints import h36m17_to_mpi3dhp17
 from stages.synth.cameras import look_at_rotation, project
 from stages.synth.matfile import write_mat73
+from stages.synth.mpi3dhp_train import (TRAIN_DIR, calibration_text, image_name, plan_views, write_annotation,
+                                        write_video)
 from stages.synth.motion import FAST_CLIP, SIT_CLIP, WALK_CLIP, SequenceSpec, load_clips, sequence_motion
 from stages.synth.render import (DEFAULT_LOOK, LEFT_RIGHT_COLOURS, LOOKS, make_appearance, render_background,
                                  render_frame)
@@ -59,7 +63,7 @@ from stages.synth.writer import (JPEG_QUALITY, box_center_scale, default_mocap_d
 GENERATOR_VERSION = "capf-synth-3dhp-1"
 TRAIN_SUBJECTS: tuple[int, ...] = tuple(range(1, 9))
 TRAIN_SEQUENCES: tuple[int, ...] = (1, 2)
-TRAIN_CAMERAS: tuple[int, ...] = (0, 1, 2, 4, 5, 6, 7, 8)  # mmpose's converter uses these 8 of 14
+TRAIN_CAMERAS: tuple[int, ...] = MPI3DHP_AUTHORS_TRAIN_CAMERAS  # the 8 of 14 that mmpose's converter and the authors use
 TEST_SEQUENCES: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
 DEFAULT_IMAGE_SCALE = 0.25
 TEST_SET_DIR = "mpi_inf_3dhp_test_set"
@@ -68,7 +72,7 @@ BLOCK_FRAMES = 8  # frames per activity block of a sequence
 TRAIN_FOCAL_PX_AT_2048 = 1500.0  # the real train cameras: f ~ 1495-1498 px at 2048 x 2048
 UNIVERSAL_BONE_LENGTHS_MM = np.mean(np.asarray(list(MEASURED_BONE_LENGTHS_MM.values()), np.float64), axis=0)
 _SIGNATURE = ".capf_synth_3dhp"
-_OUTPUTS = ("images", "annotations", TEST_SET_DIR)
+_OUTPUTS = ("images", "annotations", TEST_SET_DIR, TRAIN_DIR)
 
 # Pose-sampler modes (and a mocap clip where one fits) per 3DHP activity code.
 ACTIVITY_MODES: dict[int, tuple[str, ...]] = {
@@ -136,6 +140,55 @@ def train_cameras(subject: int, sequence: int, seed: int, scale: float) -> dict[
             rng, tuple(focal), tuple(centre), size, k * np.pi / 4 + rng.uniform(-0.2, 0.2), (3.5, 5.0),
             (0.3, 2.5), f"train_cam_{cam}")
     return cams
+
+
+def studio_cameras(subject: int, sequence: int, seed: int, scale: float) -> dict[int, dict]:
+    """All 14 studio cameras of one train sequence: the 8 of :func:`train_cameras` and 6 more
+    (3, 9-13: labelled and calibrated in the official layout, never rendered)."""
+    size = scaled_size((2048, 2048), scale)
+    cams = {int(key.rsplit("Cam", 1)[1]): cam for key, cam in train_cameras(subject, sequence, seed, scale).items()}
+    rng = np.random.default_rng([seed, 36, subject, sequence])
+    for k, number in enumerate(n for n in range(14) if n not in cams):
+        focal = TRAIN_FOCAL_PX_AT_2048 * size[0] / 2048 * rng.uniform(0.995, 1.005, size=2)
+        centre = np.array(size, np.float64) / 2 + rng.uniform(-0.01, 0.01, size=2) * size[0]
+        cams[number] = _camera(rng, tuple(focal), tuple(centre), size, k * np.pi / 3 + np.pi / 8, (3.5, 5.0),
+                               (0.3, 2.5), f"train_cam_{number}")
+    return dict(sorted(cams.items()))
+
+
+def _plan_official_train(out_dir: Path, seq: Sequence3dhp, subject: int, sequence: int, seed: int, scale: float,
+                         look: str) -> tuple[dict, dict, list[Mpi3dhpJob]]:
+    """The official layout of one train sequence: every step in every studio camera (labels for all
+    14, render jobs for the authors' 8). Returns (cameras, views, jobs)."""
+    cameras = studio_cameras(subject, sequence, seed, scale)
+    chosen = [cameras[int(key.rsplit("Cam", 1)[1])] for key in seq.camera_key]
+    universal = lambda body: assemble(body[None, 0], bone_directions(body[None]),  # noqa: E731
+                                      UNIVERSAL_BONE_LENGTHS_MM)[0]
+    views = plan_views([job.joints_cam_mm for job in seq.jobs], chosen, cameras, universal)
+    body, backdrop = seq.jobs[0].body, seq.jobs[0].backdrop
+    jobs = [Mpi3dhpJob(out_dir / TRAIN_DIR / "images" / image_name(subject, sequence, number, step),
+                       views[number]["h36m_mm"][step], cam["f"][:, 0], cam["c"][:, 0], (cam["w"], cam["h"]), body,
+                       backdrop, (seed, 37, subject, sequence, number, step), look)
+            for number, cam in cameras.items() if number in TRAIN_CAMERAS for step in range(len(seq.jobs))]
+    return cameras, views, jobs
+
+
+def _write_official_train(out_dir: Path, planned: list[tuple[int, int, dict, dict]]) -> list[str]:
+    """annot.mat, camera.calibration and one .avi per rendered camera of each planned sequence
+    (the JPEGs are already rendered). Returns the annotation paths relative to ``out_dir``."""
+    written = []
+    for subject, sequence, cameras, views in planned:
+        folder = out_dir / TRAIN_DIR / f"S{subject}" / f"Seq{sequence}"
+        frames = len(next(iter(views.values()))["annot3"])
+        write_annotation(folder / "annot.mat", frames, views)
+        write_bytes_atomic(folder / "camera.calibration", calibration_text(cameras).encode())
+        for number in TRAIN_CAMERAS:
+            cam = cameras[number]
+            images = [out_dir / TRAIN_DIR / "images" / image_name(subject, sequence, number, step)
+                      for step in range(frames)]
+            write_video(folder / "imageSequence" / f"video_{number}.avi", images, (cam["w"], cam["h"]))
+        written.append((folder / "annot.mat").relative_to(out_dir).as_posix())
+    return written
 
 
 def test_camera(sequence: int, seed: int, scale: float) -> dict:
@@ -272,13 +325,15 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 def write_synthetic_3dhp(out_dir: Path, *, n_train: int, n_test: int, seed: int = 0,
                          image_scale: float = DEFAULT_IMAGE_SCALE, progress: bool = True, workers: int = 1,
-                         mocap_dir: Path | None = None, look: str = DEFAULT_LOOK) -> dict:
+                         mocap_dir: Path | None = None, look: str = DEFAULT_LOOK, official_train: bool = True) -> dict:
     """Render the synthetic 3DHP into ``out_dir`` in both layouts (module docstring); return its meta.
 
     n_train: frames over the 16 train sequences (S1-S8 x Seq1-2, 8 cameras); n_test: frames over
     TS1-TS6, valid or not (about 85 % are valid). A ``meta.json`` with the same parameters means the
     dataset is complete and nothing is redone; it is written last. look: how the limbs are
-    coloured (``limbs`` | ``clothing``); another look is never a cache hit.
+    coloured (``limbs`` | ``clothing``); another look is never a cache hit. official_train: also the
+    official training layout (:mod:`stages.synth.mpi3dhp_train`): each train step in all 8 rendered
+    cameras, 8x the train renders.
     """
     if look not in LOOKS:
         raise ValueError(f"unknown look {look!r}; one of {', '.join(LOOKS)}")
@@ -286,6 +341,8 @@ def write_synthetic_3dhp(out_dir: Path, *, n_train: int, n_test: int, seed: int 
     mocap_dir = Path(mocap_dir) if mocap_dir is not None else default_mocap_dir()
     params = {"generator": GENERATOR_VERSION, "seed": int(seed), "n_train": int(n_train), "n_test": int(n_test),
               "image_scale": float(image_scale), "jpeg_quality": JPEG_QUALITY, "mocap_sha256": mocap_digest(mocap_dir), "look": look}
+    if official_train:
+        params["official_train"] = True  # absent otherwise: datasets written before it stay cache hits
     meta_path = out_dir / "meta.json"
     if meta_path.exists() and params_with_look(json.loads(meta_path.read_text()).get("params")) == params:
         return json.loads(meta_path.read_text())
@@ -319,7 +376,16 @@ def write_synthetic_3dhp(out_dir: Path, *, n_train: int, n_test: int, seed: int 
         test.append(seq)
 
     jobs = [job for seq in train + test for job in seq.jobs]
+    planned, official_jobs = [], []
+    if official_train:
+        for (subject, sequence), seq in zip(pairs, train):
+            if seq.jobs:
+                cameras, views, seq_jobs = _plan_official_train(out_dir, seq, subject, sequence, seed, image_scale, look)
+                planned.append((subject, sequence, cameras, views))
+                official_jobs += seq_jobs
+    jobs += official_jobs
     render_all(jobs, seed, (0, 0), progress, workers, "3dhp", render_chunk=_render_chunk)
+    official_annotations = _write_official_train(out_dir, planned)
     render_s = time.perf_counter() - started
 
     valid = [np.random.default_rng([seed, 35, i]).random(len(seq.jobs)) >= INVALID_FRACTION for i, seq in enumerate(test)]
@@ -365,7 +431,10 @@ def write_synthetic_3dhp(out_dir: Path, *, n_train: int, n_test: int, seed: int 
                                                                  "annotations/mpi_inf_3dhp_test_valid.npz"],
                                "cameras": ["annotations/cameras_train.pkl", "annotations/cameras_test.pkl"],
                                "images": "images", "activities": TEST_SET_DIR},
-                    "official": {"data_root": TEST_SET_DIR}},
+                    "official": {"data_root": TEST_SET_DIR},
+                    **({"official_train": {"data_root": ".", "annotation": official_annotations
+                                           + [f"{TEST_SET_DIR}/TS{n}/annot_data.mat" for n in TEST_SEQUENCES]}}
+                       if official_train else {})},
         "conventions": {"joints": "3DHP 17-joint test order", "S": "camera frame, metres + in-image flag",
                         "annot3": "camera frame, mm, MATLAB 3 x 17 x 1 x N", "univ_annot3": "universal bone lengths",
                         "left_right_colours": LEFT_RIGHT_COLOURS[look]},
@@ -380,5 +449,7 @@ def write_synthetic_3dhp(out_dir: Path, *, n_train: int, n_test: int, seed: int 
 def describe(meta: dict, out_dir: Path) -> str:
     """One line for the CLI: what was written where."""
     counts = meta["counts"]
+    official_train = f", official training set: {TRAIN_DIR}/" if meta["layouts"].get("official_train") else ""
     return (f"synthetic MPI-INF-3DHP: {counts['train_frames']} train + {counts['test_frames']} test frames "
-            f"({counts['test_valid_frames']} valid) in {out_dir} (mmpose layout: ., official: {TEST_SET_DIR}/)")
+            f"({counts['test_valid_frames']} valid) in {out_dir} (mmpose layout: ., official: {TEST_SET_DIR}/"
+            f"{official_train})")

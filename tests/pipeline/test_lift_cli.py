@@ -68,11 +68,14 @@ def named_strides(stem: str) -> set[int]:
 
 
 def named_context(config) -> str:
-    """The context a config's file name promises: stepN -> Table 3's step N; every full-model config
-    (configs/capf, and the level ablations, which inherit the full model) -> deformable."""
+    """The context a config's file name promises: stepN -> Table 3's step N; the authors' 3DHP model
+    (*_3dhp_authors: no deformable layers) -> fusion; every other full-model config (configs/capf, and
+    the level ablations, which inherit the full model) -> deformable."""
     step = re.match(r"step\d", config.stem)
     if step:
         return CONTEXT_OF_STEP[step[0]]
+    if config.stem.endswith("_3dhp_authors"):
+        return "fusion"
     # the demo's recipe and parity variants train step 3 with one setting changed
     assert config.parent.name == "capf" or config.stem.startswith(("levels_", "recipe_", "parity_")), \
         f"{config}: name says no model"
@@ -123,6 +126,7 @@ def test_every_shipped_lift_config_builds_what_its_name_says():
     for stem in ("capf_hrnet48_3dhp", "capf_hrnet48_3dhp_official"):
         assert seen["capf"][stem]["params"] == 14_155_587, stem
     assert seen["capf"]["capf_mspn50_h36m"]["params"] == 14_233_411
+    assert seen["capf"]["capf_hrnet32_3dhp_authors"]["params"] == 3_462_979  # their 3DHP checkpoint's lifter
     # within a family, each of Table 3's steps adds work: step0 < step1 < step2 < step3 (full)
     for steps in ([seen["ablations"][s] for s in ("step0_no_context", "step1_concat", "step2_fusion")]
                   + [seen["capf"]["capf_hrnet32_h36m"]],

@@ -25,7 +25,7 @@ def build_source(cfg: dict, data_root: Path) -> FrameSource:
     if crop not in H36M_CROPS:
         raise SourceError(f"dataset.crop must be one of {list(H36M_CROPS)}, got {crop!r}")
     if crop not in crops:  # 'authors' is their H36M toolbox's box, built from the 3D pelvis and the cameras
-        raise SourceError(f"dataset.crop={crop!r} is not available for type {kind!r} (only the h36m source, "
+        raise SourceError(f"dataset.crop={crop!r} is not available for type {kind!r} (only the h36m and mpi_inf_3dhp sources, "
                           f"with 3D ground truth and cameras, builds it); use one of {list(crops)}")
     return SOURCES[kind].from_config(settings, Path(data_root))
 

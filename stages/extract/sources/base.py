@@ -93,21 +93,29 @@ def read_image_bgr(path: Path) -> np.ndarray:
     return image
 
 
+def _open_capture(path: Path) -> cv2.VideoCapture:
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise SourceError(f"{path}: cannot open video")
+    return capture
+
+
 def _read_video_frame(path: Path, frame: int) -> np.ndarray:
-    """Frame `frame` of a video; sequential reads reuse the open decoder (one per worker process)."""
-    capture, next_frame = _open_videos.get(str(path), (None, -1))
-    if capture is None:
-        capture = cv2.VideoCapture(str(path))
-        if not capture.isOpened():
-            raise SourceError(f"{path}: cannot open video")
-        next_frame = 0
-    if frame != next_frame:
-        capture.set(cv2.CAP_PROP_POS_FRAMES, frame)
-    ok, image = capture.read()
-    if not ok:
-        raise SourceError(f"{path}: cannot decode frame {frame}")
-    _open_videos[str(path)] = (capture, frame + 1)
-    return image
+    """Frame `frame` of a video; sequential reads reuse the open decoder (one per worker process).
+
+    A decoder that has read a video's last frame may not seek back (OpenCV's MJPG reader does not):
+    a failed read on a reused decoder is retried once on a freshly opened one."""
+    cached = _open_videos.pop(str(path), None)
+    for entry in ([cached] if cached else []) + [None]:
+        capture, next_frame = entry or (_open_capture(path), 0)
+        if frame != next_frame:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, frame)
+        ok, image = capture.read()
+        if ok:
+            _open_videos[str(path)] = (capture, frame + 1)
+            return image
+        capture.release()
+    raise SourceError(f"{path}: cannot decode frame {frame}")
 
 
 def load_frame(root: Path, name: str) -> np.ndarray:

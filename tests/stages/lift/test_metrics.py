@@ -231,10 +231,6 @@ def test_pck_and_auc_on_hand_made_distances():
     # Thresholds 0, 5, ..., 150 that each distance is strictly below: 30, 22, 10, 1, 0, 0.
     assert len(AUC_THRESHOLDS_MM) == 31
     assert auc3d(pred, gt) == pytest.approx(100.0 * (30 + 22 + 10 + 1) / (31 * 6))
-    m = evaluate_3dhp(pred, gt)  # joint 0 sits at the origin in both, so root-relative changes nothing
-    assert m["pck150"] == pytest.approx(100.0 * 4 / 6)
-    assert m["auc"] == pytest.approx(100.0 * 63 / 186)
-    assert m["mpjpe"] == pytest.approx(distances.mean())
 
 
 def test_3dhp_groups_by_scene_activity_and_sequence():
@@ -262,13 +258,16 @@ def test_3dhp_groups_by_scene_activity_and_sequence():
 
 
 def test_3dhp_pck_auc_match_the_test_sets_own_definition():
-    """PCK/AUC against a direct transcription of the test set's mpii_compute_3d_pck (all 17 joints,
-    errors strictly below each threshold of 0:5:150)."""
+    """PCK/AUC against a direct transcription of the test set's mpii_compute_3d_pck (errors strictly
+    below each threshold of 0:5:150), over its 14 joints and, under *_17j, over all 17."""
     rng = np.random.default_rng(5)
     gt = rng.normal(scale=300.0, size=(9, 17, 3))
     pred = gt + rng.normal(scale=70.0, size=gt.shape)
-    m = evaluate_3dhp(pred, gt, root_index=0)
+    m = evaluate_3dhp(pred, gt)
     err = np.linalg.norm((pred - pred[:, :1]) - (gt - gt[:, :1]), axis=-1).T  # (joints, frames) as in MATLAB
     curve = [np.sum(err < t) / err.size for t in range(0, 155, 5)]
-    assert m["pck150"] == pytest.approx(100 * np.sum(err < 150) / err.size)
-    assert m["auc"] == pytest.approx(100 * np.mean(curve))
+    assert m["pck150_17j"] == pytest.approx(100 * np.sum(err < 150) / err.size)
+    assert m["auc_17j"] == pytest.approx(100 * np.mean(curve))
+    scored = err[[10, 8, 14, 11, 15, 12, 16, 13, 1, 4, 2, 5, 3, 6]]  # the 14 joints, Human3.6M slots
+    assert m["pck150"] == pytest.approx(100 * np.sum(scored < 150) / scored.size)
+    assert m["auc"] == pytest.approx(100 * np.mean([np.sum(scored < t) / scored.size for t in range(0, 155, 5)]))

@@ -1,7 +1,7 @@
 """What both MPI-INF-3DHP layouts share: scene groups, activities, the test cameras, the index.
 
 Every 3DHP store holds its joints in the lifter's Human3.6M-17 order (`gt3d`, `gt2d`), converted
-here by the one stated permutation (`stages.lift.joints.mpi3dhp17_to_h36m17`); the rows are
+here by the one stated permutation (`stages.common.joint_sets.MPI3DHP_TO_H36M`); the rows are
 3DHP's own labels. Per-frame labels become the store's `index/*` tables:
 
     subject    S1..S8 (train) | TS1..TS6 (test)     what lift configs split on (data.*_subjects)
@@ -10,6 +10,7 @@ here by the one stated permutation (`stages.lift.joints.mpi3dhp17_to_h36m17`); t
     video      one camera's video (= camera here); consecutive frames for MPJVE
     activity   the test set's 7 activities; "unlabelled" where the data have none (train)
     scene      green screen (TS1-2, and the train studio) | no green screen (TS3-4) | outdoor (TS5-6)
+    gt3d       which 3D array gt3d holds: annot3 | univ_annot3 (a train and a test split must agree)
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from stages.common.joint_sets import MPI3DHP_ACTIVITIES, MPI3DHP_ROOT_JOINT, MPI3DHP_SCENE_GROUPS, MPI3DHP_TO_H36M
 from stages.extract.sources.base import FrameIndex, SourceError, encode_labels
-from stages.lift.joints import mpi3dhp17_to_h36m17
-from stages.lift.metrics import MPI3DHP_ACTIVITIES, MPI3DHP_SCENE_GROUPS
+from stages.extract.sources.h36m import CROPS, authors_boxes
 
 TEST_SEQUENCE_PATTERN = re.compile(r"^TS(?P<number>[1-6])$")
 SCENE_GROUPS = MPI3DHP_SCENE_GROUPS  # green screen (TS1-2), no green screen (TS3-4), outdoor (TS5-6)
@@ -123,17 +124,45 @@ class Mpi3dhpFrames:
     joints2d_px: np.ndarray  # (N, 17, 2) 3DHP order
     intrinsics: np.ndarray  # (N, 9)
 
+    @classmethod
+    def concatenate(cls, parts: list["Mpi3dhpFrames"]) -> "Mpi3dhpFrames":
+        """The frames of ``parts`` one after the other (sequences, cameras, train then test)."""
+        columns = {}
+        for name in cls.__dataclass_fields__:
+            values = [getattr(part, name) for part in parts]
+            columns[name] = (np.concatenate(values) if isinstance(values[0], np.ndarray)
+                             else [v for value in values for v in value])
+        return cls(**columns)
+
+
+def _boxes(frames: Mpi3dhpFrames, crop: str) -> np.ndarray:
+    """``"annotation"``: the boxes the layout gives; ``"authors"``: the authors' 2 m box at the 3D pelvis
+    (their data_to_npz_3dhp.py `_infer_box`, the same construction as their Human3.6M crop)."""
+    if crop not in CROPS:
+        raise SourceError(f"dataset.crop must be one of {list(CROPS)}, got {crop!r}")
+    if crop == "annotation":
+        return frames.boxes_xyxy
+    return authors_boxes(frames.joints3d_mm[:, MPI3DHP_ROOT_JOINT], frames.intrinsics[:, :2].astype(np.float64),
+                         frames.intrinsics[:, 2:4].astype(np.float64))
+
 
 def assemble_index(dataset: str, root: Path, frames: Mpi3dhpFrames, label: str,
-                   key_extra: dict[str, str] | None = None) -> FrameIndex:
-    """The FrameIndex of 3DHP frames: joints in the lifter's H36M-17 order, labels as index tables."""
+                   key_extra: dict[str, str] | None = None, *, joints_3d: str = "annot3",
+                   crop: str = "annotation") -> FrameIndex:
+    """The FrameIndex of 3DHP frames: joints in the lifter's H36M-17 order, labels as index tables.
+
+    ``joints_3d`` names the array gt3d holds (index/gt3d, so training can refuse a train and a test
+    split that disagree); ``crop='authors'`` boxes every frame the authors' way, without padding."""
     if not frames.image_names:
         raise SourceError(f"{label}: no valid frames")
+    key_extra = dict(key_extra or {})
+    if crop == "authors":
+        key_extra.update({"crop": "authors", "bbox_padding": "1.0"})
     index = FrameIndex(
         dataset=dataset,
         root=Path(root),
         image_names=frames.image_names,
-        bboxes_xyxy=frames.boxes_xyxy.astype(np.float32),
+        bboxes_xyxy=_boxes(frames, crop).astype(np.float32),
         image_sizes_wh=frames.sizes_wh.astype(np.int32),
         index_tables={
             "subject": encode_labels(frames.subject),
@@ -142,12 +171,14 @@ def assemble_index(dataset: str, root: Path, frames: Mpi3dhpFrames, label: str,
             "video": encode_labels(frames.camera_key),
             "activity": encode_labels(frames.activity),
             "scene": encode_labels([scene_of(s) for s in frames.sequence]),
+            "gt3d": encode_labels([joints_3d] * len(frames.image_names)),
         },
         frame_numbers=np.asarray(frames.frame_numbers, dtype=np.int32),
-        gt3d_mm=mpi3dhp17_to_h36m17(frames.joints3d_mm).astype(np.float32),
-        gt2d_px=mpi3dhp17_to_h36m17(frames.joints2d_px).astype(np.float32),
+        gt3d_mm=frames.joints3d_mm[:, list(MPI3DHP_TO_H36M)].astype(np.float32),
+        gt2d_px=frames.joints2d_px[:, list(MPI3DHP_TO_H36M)].astype(np.float32),
         camera=frames.intrinsics.astype(np.float32),
-        key_extra=dict(key_extra or {}),
+        key_extra=key_extra,
+        bbox_padding=1.0 if crop == "authors" else None,
     )
     index.validate_boxes(label)
     return index

@@ -39,13 +39,13 @@ class MmposeLayoutSource:
     """Frames, boxes, 3D (camera-frame mm) and labels from mmpose's 3DHP npz + cameras files."""
 
     def __init__(self, root: Path, annotation: str | list[str], cameras: str | list[str], images: str,
-                 activities: str | None, dataset: str):
+                 activities: str | None, dataset: str, crop: str = "annotation"):
         self.root = Path(root)
         self.annotation_paths = [self.root / name for name in _as_list(annotation)]
         self.camera_paths = [self.root / name for name in _as_list(cameras)]
         self.images = (images or "").strip("/")
         self.activities_root = self.root / activities if activities else None
-        self.dataset = dataset
+        self.dataset, self.crop = dataset, crop
 
     def _activity_lookup(self, test_sequences: set[str]) -> dict[str, list[str]]:
         """Per test sequence, the activity of every row of its annotation file (valid or not)."""
@@ -103,4 +103,5 @@ class MmposeLayoutSource:
             joints2d_px=ann["part"][..., :2].astype(np.float64),
             intrinsics=np.stack([pickle_intrinsics(cameras[v]) for v in videos]),
         )
-        return assemble_index(self.dataset, self.root, frames, ", ".join(map(str, self.annotation_paths)))
+        return assemble_index(self.dataset, self.root, frames, ", ".join(map(str, self.annotation_paths)),
+                              joints_3d="annot3", crop=self.crop)

@@ -1,4 +1,8 @@
-"""The official MPI-INF-3DHP test set, read as it ships (TS1 ... TS6).
+"""MPI-INF-3DHP as it ships: the official test set (TS1 ... TS6) and training set (S1 ... S8).
+
+`annotation` lists the files to read, relative to DATA_ROOT: `TS<n>/annot_data.mat` (test, below) and
+`S<s>/Seq<q>/annot.mat` (training, `training_set.py`), in any mix; one store then holds both splits,
+one `joints_3d` for all of them.
 
     <root>/TS<n>/annot_data.mat                   MATLAB v7.3 = HDF5, read with h5py; as h5py shows it
         valid_frame          (N, 1)               1 where the annotation is reliable (the protocol's frames)
@@ -26,11 +30,12 @@ import numpy as np
 from stages.extract.sources.base import SourceError, image_sizes_per_video, square_boxes_from_joints
 from stages.extract.sources.h36m import load_cameras_pickle
 from stages.extract.sources.matlab import read_mat73
+from stages.common.joint_sets import JOINTS_3D_CHOICES, MPI3DHP_AUTHORS_TRAIN_CAMERAS
 from stages.extract.sources.mpi_inf_3dhp.common import (TEST_SEQUENCE_PATTERN, Mpi3dhpFrames, activity_names,
                                                         assemble_index, pickle_intrinsics, table_intrinsics)
+from stages.extract.sources.mpi_inf_3dhp.training_set import is_training_annotation, read_training_sequence
 
 ANNOTATION_FIELDS = ("valid_frame", "annot2", "annot3", "univ_annot3", "activity_annotation")
-JOINTS_3D_CHOICES = ("univ_annot3", "annot3")
 IMAGE_FOLDER = "imageSequence"
 
 
@@ -86,23 +91,48 @@ def _count_images(folder: Path, label: Path) -> int:
 
 
 class OfficialLayoutSource:
-    """Valid frames of the official test sequences, with labels, boxes and 3D in camera-frame mm."""
+    """Frames of the official training and test sequences, with labels, boxes and 3D in camera-frame mm."""
 
     def __init__(self, root: Path, annotation: str | list[str], cameras: str | list[str] | None, joints_3d: str,
-                 dataset: str):
+                 dataset: str, *, train_cameras: tuple[int, ...] = MPI3DHP_AUTHORS_TRAIN_CAMERAS,
+                 train_frames: str = "video", train_frame_step: int = 1, crop: str = "annotation"):
         if joints_3d not in JOINTS_3D_CHOICES:
             raise SourceError(f"dataset.joints_3d must be one of {JOINTS_3D_CHOICES}, got {joints_3d!r}")
+        if int(train_frame_step) < 1:
+            raise SourceError(f"dataset.train_frame_step must be 1 or more, got {train_frame_step!r}")
         self.root = Path(root)
         names = [annotation] if isinstance(annotation, str) else list(annotation)
         self.annotation_paths = [self.root / name for name in names]
         camera_files = [] if cameras is None else [cameras] if isinstance(cameras, str) else list(cameras)
         self.camera_paths = [self.root / name for name in camera_files]
-        self.joints_3d, self.dataset = joints_3d, dataset
+        self.joints_3d, self.dataset, self.crop = joints_3d, dataset, crop
+        self.train_cameras = tuple(int(c) for c in train_cameras)
+        self.train_frames, self.train_frame_step = train_frames, int(train_frame_step)
 
     def frame_index(self):
-        sequences = [read_test_sequence(path) for path in self.annotation_paths]
+        train_paths = [p for p in self.annotation_paths if is_training_annotation(p)]
+        test_paths = [p for p in self.annotation_paths if not is_training_annotation(p)]
+        parts = [read_training_sequence(path, self.root, cameras=self.train_cameras, joints_3d=self.joints_3d,
+                                        frames=self.train_frames, frame_step=self.train_frame_step)
+                 for path in train_paths]
+        if test_paths:
+            parts.append(self._test_frames(test_paths))
+        label = ", ".join(str(p) for p in self.annotation_paths)
+        return assemble_index(self.dataset, self.root, Mpi3dhpFrames.concatenate(parts), label,
+                              key_extra={"gt3d": self.joints_3d, **self._train_key()}, joints_3d=self.joints_3d,
+                              crop=self.crop)
+
+    def _train_key(self) -> dict[str, str]:
+        """Training choices that change the frames but not their names' list alone (the frame source
+        does: a video and its extracted JPEGs decode to different pixels)."""
+        if not any(is_training_annotation(p) for p in self.annotation_paths):
+            return {}
+        return {"train_frames": self.train_frames}
+
+    def _test_frames(self, paths: list[Path]) -> Mpi3dhpFrames:
+        sequences = [read_test_sequence(path) for path in paths]
         names, seq_of_frame, rows = [], [], []
-        for path, seq in zip(self.annotation_paths, sequences):
+        for path, seq in zip(paths, sequences):
             folder = path.parent / IMAGE_FOLDER
             count = _count_images(folder, path)
             if count != len(seq.valid):
@@ -122,7 +152,7 @@ class OfficialLayoutSource:
         cameras = {}
         for path in self.camera_paths:
             cameras.update(load_cameras_pickle(path))
-        label = ", ".join(str(p) for p in self.annotation_paths)
+        label = ", ".join(str(p) for p in paths)
         intrinsics = np.empty((len(names), 9), dtype=np.float32)
         for i, (sequence, size) in enumerate(zip(seq_of_frame, sizes)):
             if self.camera_paths:
@@ -131,7 +161,7 @@ class OfficialLayoutSource:
                 intrinsics[i] = pickle_intrinsics(cameras[sequence])
             else:
                 intrinsics[i] = table_intrinsics(sequence, tuple(int(v) for v in size), label)
-        frames = Mpi3dhpFrames(
+        return Mpi3dhpFrames(
             image_names=names,
             subject=seq_of_frame,
             sequence=seq_of_frame,
@@ -144,4 +174,3 @@ class OfficialLayoutSource:
             joints2d_px=joints2d,
             intrinsics=intrinsics,
         )
-        return assemble_index(self.dataset, self.root, frames, label, key_extra={"gt3d": self.joints_3d})
