@@ -169,6 +169,9 @@ def infer_settings(lifter: Mapping[str, Tensor], *, joint_order: str | None = No
     if pos_embed.ndim != 4 or pos_embed.shape[1] < 2:
         raise LifterKeyError(f"{LIFTER_PREFIX}Spatial_pos_embed has shape {tuple(pos_embed.shape)}; "
                              "the authors' is (1, 1 + levels, joints, C)")
+    if pos_embed.shape[2] != NUM_JOINTS:
+        raise LifterKeyError(f"{LIFTER_PREFIX}Spatial_pos_embed has {pos_embed.shape[2]} joints; CAPF's lifter "
+                             f"and its joint tables take {NUM_JOINTS}")
     num_levels = int(pos_embed.shape[1]) - 1  # one pose token, then one token per level
     level_channels = tuple(int(lifter[f"feat_embed.{l}.weight"].shape[1]) if f"feat_embed.{l}.weight" in lifter else -1
                            for l in range(num_levels))
@@ -184,21 +187,18 @@ def infer_settings(lifter: Mapping[str, Tensor], *, joint_order: str | None = No
     order = joint_order or ("h36m17" if context == "deformable" else "mpi3dhp17")
     if order not in JOINT_ORDERS:
         raise ValueError(f"joint_order must be one of {JOINT_ORDERS}, got {order!r}")
-    heads = points = 4
+    heads = points = 4  # the authors' DeformableBlock(num_heads=4, num_samples=4); unused without one
     if context == "deformable":
-        value_width = int(lifter["context_blocks.0.embed_proj.0.weight"].shape[0]) \
-            if "context_blocks.0.embed_proj.0.weight" in lifter else 0
-        if not value_width or embed_dim % value_width:
-            raise LifterKeyError(f"{LIFTER_PREFIX}context_blocks.0.embed_proj.0.weight is missing or does not "
-                                 f"divide C = {embed_dim} into heads")
-        heads = embed_dim // value_width
-        weights = lifter.get("context_blocks.0.attention_weights.weight")
-        points = int(weights.shape[0]) // heads if weights is not None else 0
+        value_proj, weights = (lifter.get(f"context_blocks.0.{n}.weight") for n in ("embed_proj.0", "attention_weights"))
+        if value_proj is None or weights is None or embed_dim % value_proj.shape[0]:
+            raise LifterKeyError(f"{LIFTER_PREFIX}context_blocks.0.embed_proj.0.weight or .attention_weights.weight "
+                                 f"is missing, or the value width does not divide C = {embed_dim} into heads")
+        heads = embed_dim // int(value_proj.shape[0])               # each head reads C / heads channels
+        points = max(int(weights.shape[0]) // heads, 1)             # one attention logit per head and point
     mlp_ratio = int(lifter["res_blocks.0.mlp.fc1.weight"].shape[0]) / embed_dim
     return LifterSettings(level_channels=level_channels, embed_dim=embed_dim, context=context,
                           depth=used["joint_blocks"], joint_order=order, deformable_heads=heads,
-                          num_levels_sampling_points=max(points, 1), mlp_ratio=mlp_ratio,
-                          num_joints=int(pos_embed.shape[2]))
+                          num_levels_sampling_points=points, mlp_ratio=mlp_ratio)
 
 
 def _to_h36m_order(pos_embed: Tensor, joint_order: str) -> Tensor:
