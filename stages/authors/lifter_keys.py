@@ -125,6 +125,15 @@ class ConvertedLifter:
         model.load_state_dict(self.state_dict)
         return model.eval()
 
+    def lift_checkpoint(self, **meta: Any) -> dict[str, Any]:
+        """What CAPF's lift checkpoints hold (``torch.save`` it; ``capf eval``/``infer`` read it):
+        ``state_dict`` and a ``meta`` with the levels and model arguments a trained run records (so
+        ``capf infer`` refuses a detector whose levels differ), plus ``meta``'s keys."""
+        model = {key: list(value) if isinstance(value, tuple) else value
+                 for key, value in self.settings.model_kwargs().items()}
+        levels = [str(level) for level in range(len(self.settings.level_channels))]
+        return {"state_dict": self.state_dict, "meta": {"levels": levels, "model": model, **meta}}
+
 
 def capf_name(authors_name: str) -> str | None:
     """CAPF's name of a lifter tensor (``authors_name`` without the prefix); None when none fits."""
