@@ -13,8 +13,9 @@ then ``CA_PF.volume_net``), beside their HRNet under ``module.backbone.``. Two c
 
 Every module is the same computation as CAPF's, layer for layer (pre-norm blocks with LayerNorm eps
 1e-6, qkv bias, GELU MLPs of ratio 2, 8 heads in both transformers, no output projection in the
-deformable layers, value projections C_l -> C / heads shared by the heads), so the map is renames
-plus one reshape, ``Spatial_pos_embed (1, T, J, C) -> pos_embed (T, J, C)``. What the weights cannot
+deformable layers, value projections C_l -> C / heads shared by the heads, the head's LayerNorm at
+torch's default eps), so the map is renames plus one reshape,
+``Spatial_pos_embed (1, T, J, C) -> pos_embed (T, J, C)``. What the weights cannot
 say is set to the authors' values by :class:`LifterSettings` (their reference-point convention, zero
 padding of the initial samples, LayerNorm eps 1e-5 in the deformable layers, 8 heads).
 
