@@ -136,19 +136,19 @@ class ConvertedLifter:
         return {"state_dict": self.state_dict, "meta": {"levels": levels, "model": model, **meta}}
 
 
-def capf_name(authors_name: str) -> str | None:
-    """CAPF's name of a lifter tensor (``authors_name`` without the prefix); None when none fits."""
+def capf_name(name: str) -> str | None:
+    """CAPF's name of an authors' lifter tensor (``name`` without the prefix); None when none fits."""
     for pattern, replacement in _TO_CAPF:
-        if re.fullmatch(pattern, authors_name):
-            return re.sub(f"^{pattern}$", replacement, authors_name)
+        if re.fullmatch(pattern, name):
+            return re.sub(f"^{pattern}$", replacement, name)
     return None
 
 
-def authors_name(capf: str) -> str:
+def authors_name(name: str) -> str:
     """The authors' name (without the prefix) of a CAPF lifter tensor: the inverse of :func:`capf_name`."""
     for pattern, replacement in _TO_AUTHORS:
-        if re.fullmatch(pattern, capf):
-            return re.sub(f"^{pattern}$", replacement, capf)
+        if re.fullmatch(pattern, name):
+            return re.sub(f"^{pattern}$", replacement, name)
     raise AssertionError("the last rule matches every name")
 
 
