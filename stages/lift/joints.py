@@ -175,17 +175,24 @@ def normalise_screen_coordinates(kp_px: ArrayLike, width: float, height: float) 
     x maps [0, w] to [-1, 1] and y is scaled by the same factor (aspect kept), centred on the
     image centre, as in VideoPose3D, PoseFormer and CA-PF.
 
+    Computed in float64 and rounded once to the input's dtype: the correctly rounded value, bit for
+    bit the authors' 2D input. Float32 arithmetic lands an ulp away in most coordinates: nothing for
+    a trained lifter, but enough to spoil an exact comparison with the authors' outputs.
+
     Args:
         kp_px: ``(..., 2)`` joints in image pixels (x, y).
     Returns:
-        ``(..., 2)`` normalised joints, same type.
+        ``(..., 2)`` normalised joints, same type and dtype.
     """
     if kp_px.shape[-1] != 2:
         raise ValueError(f"expected (..., 2) pixel coordinates, got shape {tuple(kp_px.shape)}")
     shift = [1.0, height / width]
     if isinstance(kp_px, torch.Tensor):
-        return kp_px / width * 2 - kp_px.new_tensor(shift)
-    return kp_px / width * 2 - np.asarray(shift, dtype=kp_px.dtype)
+        wide = kp_px.double() if kp_px.device.type != "mps" else kp_px  # MPS has no float64
+        return (wide / width * 2 - wide.new_tensor(shift)).to(kp_px.dtype)
+    wide = np.asarray(kp_px, dtype=np.float64)
+    out = wide / width * 2 - np.asarray(shift, dtype=np.float64)
+    return out.astype(kp_px.dtype if np.issubdtype(kp_px.dtype, np.floating) else np.float64)
 
 
 def image_coordinates(kp_norm: ArrayLike, width: float, height: float) -> ArrayLike:
