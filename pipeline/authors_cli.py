@@ -41,9 +41,9 @@ def import_command(checkpoint: Path, out: Path, extract_config: Path | None) -> 
 def check_parity_command(fixture_dir: Path, keep: Path | None, quiet: bool) -> None:
     """Rebuild the authors' checkpoints of a parity fixture, import them, run CAPF's detector and lifter
     on the fixture's crops and compare with what the authors' code computed (exit 1 above 1e-3)."""
-    from stages.authors.fixture import FixtureError
     from stages.authors.importer import ImportRefused
     from stages.authors.parity import check_parity
+    from stages.authors.stand_in_weights import StandInError
 
     def progress(message: str) -> None:
         if not quiet:
@@ -51,7 +51,7 @@ def check_parity_command(fixture_dir: Path, keep: Path | None, quiet: bool) -> N
 
     try:
         report = check_parity(fixture_dir, keep=keep, progress=progress)
-    except (FixtureError, ImportRefused) as error:
+    except (StandInError, ImportRefused) as error:
         raise _one_line(error) from error
     click.echo(report.table())
     if not report.passed:

@@ -3,17 +3,17 @@ run as CAPF's own evaluation builds and runs a lifter: its config completed by `
 model built for the detector's levels, the weights loaded strictly.
 
 CAPF's lifter always takes and returns joints in Human3.6M-17 order; an imported 3DHP lifter was
-converted to that order, so ``to_authors_order`` puts its output back in MPI-INF-3DHP's own order
-(the order the authors' model and their reported numbers use).
+converted to that order (:mod:`stages.authors.lifter_keys`), so joints the authors' 3DHP model read in
+its own order are compared after ``to_capf_order`` (MPI-INF-3DHP -> Human3.6M-17 rows).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from cache.store import LevelSpec
@@ -22,7 +22,7 @@ from cache.store import LevelSpec
 @dataclass
 class ImportedLifter:
     model: torch.nn.Module
-    dataset: str  # "h36m" or "3dhp": the file it came from
+    authors_joint_order: str  # "h36m17" or "mpi3dhp17": the order the source model worked in
 
     @torch.no_grad()
     def predict(self, batch: dict) -> torch.Tensor:
@@ -31,12 +31,12 @@ class ImportedLifter:
 
         return forward_batch(self.model.eval(), batch).float()
 
-    def to_authors_order(self, pred: torch.Tensor):
-        """``(B, 17, 3)`` in the order the authors' model of this dataset outputs, as numpy."""
-        from stages.lift.joints import h36m17_to_mpi3dhp17
+    def to_capf_order(self, kp: np.ndarray) -> np.ndarray:
+        """``(..., 17, D)`` rows in the source model's order -> the Human3.6M-17 rows CAPF's model uses."""
+        from stages.lift.joints import mpi3dhp17_to_h36m17
 
-        pred = pred.cpu().numpy()
-        return h36m17_to_mpi3dhp17(pred) if self.dataset == "3dhp" else pred
+        kp = np.ascontiguousarray(kp, dtype=np.float32)
+        return np.ascontiguousarray(mpi3dhp17_to_h36m17(kp)) if self.authors_joint_order == "mpi3dhp17" else kp
 
 
 def load_imported_lifter(folder: Path, levels: Sequence[LevelSpec], input_size_wh: tuple[int, int]) -> ImportedLifter:
@@ -55,5 +55,4 @@ def load_imported_lifter(folder: Path, levels: Sequence[LevelSpec], input_size_w
     model = build_lifter(cfg, geometry)
     checkpoint = LiftCheckpoint.load(folder / "lifter.pth")
     load_weights(model, {"state_dict": checkpoint.state_dict}, checkpoint.path)
-    dataset = json.loads((folder / "import.json").read_text())["recognised"]["dataset"]
-    return ImportedLifter(model.eval(), dataset)
+    return ImportedLifter(model.eval(), str(checkpoint.meta.get("authors_joint_order", "h36m17")))

@@ -83,10 +83,8 @@ def _names(keys: list[str], limit: int = 3) -> str:
 def detector_model(extract_config: Path):
     """(extract settings, mmpose config, the detector's model with random weights) of an extract config."""
     from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmpose.registry import MODELS
 
-    from stages.detector.topdown import load_detector_config
+    from stages.detector.topdown import build_pose_model, load_detector_config
     from stages.extract.settings import extract_settings
 
     try:
@@ -94,10 +92,7 @@ def detector_model(extract_config: Path):
     except Exception as error:
         raise ImportRefused(f"{extract_config}: cannot read the extract config ({type(error).__name__}: {error})") from error
     mm_cfg = load_detector_config(settings["detector"]["config"])
-    init_default_scope("mmpose")
-    model_cfg = mm_cfg.model.to_dict()
-    model_cfg.get("backbone", {}).pop("init_cfg", None)
-    return settings, mm_cfg, MODELS.build(model_cfg)
+    return settings, mm_cfg, build_pose_model(mm_cfg)
 
 
 def _config_width(mm_cfg) -> int | None:

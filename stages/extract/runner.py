@@ -164,7 +164,7 @@ def run_extraction(request: ExtractRequest, plan: ExtractPlan | None = None) -> 
                                checkpoint_sha256=None if request.random_init else plan.key_inputs.checkpoint_sha256,
                                random_init=request.random_init, seed=det_cfg["seed"], device=str(device),
                                flip_test=bool(det_cfg["flip_test"]), bbox_padding=plan.index.bbox_padding,
-                               hrnet_levels=det_cfg["hrnet_levels"])
+                               hrnet_levels=det_cfg["hrnet_levels"], crop_affine=plan.index.crop_affine)
     # Rank 0 lays the store out; the others open it after the barrier and all see one pending list.
     if ranks.main:
         store = _open_or_create(plan, detector, cfg, request.random_init)

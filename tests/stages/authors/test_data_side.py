@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from stages.authors.parity import crop_affines, lifter_inputs
+from stages.authors.fixture import pose2d_from_frames
+from stages.authors.parity import crop_affines, reference_points
 from tests.helpers import SHARED_DATA
 
 FIXTURE = SHARED_DATA.parent / "parity" / "authors_ca_pf"
@@ -25,35 +26,44 @@ def fixture_data():
 
 
 @pytest.fixture(scope="module")
-def authors_crop():
+def authors_detector():
     """CAPF's crop pipeline as `crop='authors'` runs it: the W32 detector's test pipeline, box unpadded."""
     from stages.detector.topdown import TopdownDetector
 
-    return TopdownDetector(W32, None, random_init=True, bbox_padding=1.0).crop
+    return TopdownDetector(W32, None, random_init=True, bbox_padding=1.0, crop_affine="authors")
 
 
-def test_the_authors_crop_of_each_frame_is_the_fixtures_crop(fixture_data, authors_crop):
+@pytest.fixture(scope="module")
+def mmpose_detector():
+    from stages.detector.topdown import TopdownDetector
+
+    return TopdownDetector(W32, None, random_init=True, bbox_padding=1.0)
+
+
+def test_the_authors_crop_of_each_frame_is_the_fixtures_crop(fixture_data, authors_detector, mmpose_detector):
     frames, inputs = fixture_data
     for frame, expected in zip(frames, inputs["crop_bgr"]):
         image = cv2.imread(str(SHARED_DATA / "h36m" / frame["name"]))
         centre, side = np.asarray(frame["center"]), np.asarray(frame["scale"]) * 200.0
         box = np.concatenate([centre - side / 2, centre + side / 2]).astype(np.float32)
-        crop = authors_crop(image, box)["inputs"].permute(1, 2, 0).numpy()
+        crop = authors_detector.crop(image, box)["inputs"].permute(1, 2, 0).numpy()
         assert crop.shape == expected.shape
         diff = np.abs(crop.astype(int) - expected.astype(int))
         assert diff.max() <= 1 and (diff > 0).mean() < 1e-3, frame["name"]
-        # mmpose's default 1.25 padding is another crop altogether (the control)
-        padded_box = np.concatenate([centre - 1.25 * side / 2, centre + 1.25 * side / 2]).astype(np.float32)
-        padded = authors_crop(image, padded_box)["inputs"].permute(1, 2, 0).numpy()
-        assert np.abs(padded.astype(int) - expected.astype(int)).mean() > 5
+        # mmpose's own affine at the same box (pixel edges, not centres) is another crop (the control)
+        shifted = mmpose_detector.crop(image, box)["inputs"].permute(1, 2, 0).numpy()
+        assert np.abs(shifted.astype(int) - expected.astype(int)).max() > 20
 
 
-def test_the_2d_input_and_the_reference_points_are_the_fixtures(fixture_data, authors_crop):
+def test_the_2d_input_and_the_reference_points_are_the_fixtures(fixture_data, authors_detector, mmpose_detector):
     frames, inputs = fixture_data
-    affines = crop_affines(frames, (192, 256), authors_crop)
-    pose2d, ref_px = lifter_inputs(frames, affines)
-    np.testing.assert_allclose(pose2d, inputs["kp2d_norm"], atol=1e-6)
-    np.testing.assert_allclose(ref_px, inputs["kp2d_crop_px"], atol=2e-3)
+    affines = crop_affines(frames, authors_detector)
+    pose2d, ref_px = pose2d_from_frames({"frames": frames}), reference_points(frames, affines)
+    np.testing.assert_array_equal(pose2d, inputs["kp2d_norm"])  # bit for bit
+    np.testing.assert_allclose(ref_px, inputs["kp2d_crop_px"], atol=1e-4)
+    # mmpose's affine puts the same joints about half a pixel away (the control)
+    mmpose_ref = reference_points(frames, crop_affines(frames, mmpose_detector, "mmpose"))
+    assert np.abs(mmpose_ref - inputs["kp2d_crop_px"]).max() > 0.3
     # the normalisation keeps the aspect: y is scaled by 2 / w like x, so the frames' 1002 px height
     # ends at h / w, not at 1
     assert np.all(np.abs(pose2d) < 1.01)
