@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
 from cache.key import sha256_file
 from pipeline.cli import main
-from stages.authors.fixture import ParityFixture
-from stages.authors.weight_rule import official_hrnet_state_dict
+from stages.authors.fixture import save_as_authors
 from tests.helpers import SHARED_DATA
 
 FIXTURE = SHARED_DATA.parent / "parity" / "authors_ca_pf"
@@ -23,11 +21,8 @@ W32_VARIANT = "h36m_hrnet_w32"
 @pytest.fixture(scope="module")
 def official_w32(tmp_path_factory):
     """pose_hrnet_w32_256x192.pth as the HRNet authors save it (bare state dict), stand-in weights."""
-    fixture = ParityFixture.open(FIXTURE)
-    state = official_hrnet_state_dict(fixture.authors_state(W32_VARIANT), fixture.seed)
-    path = tmp_path_factory.mktemp("official") / "pose_hrnet_w32_256x192.pth"
-    torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, path)
-    return path
+    _, official = save_as_authors(FIXTURE, W32_VARIANT, tmp_path_factory.mktemp("official"))
+    return official
 
 
 def run_import(*args):
