@@ -84,6 +84,9 @@ def test_bad_inputs_are_one_line_and_write_nothing(official_w32, tmp_path):
     extra = tmp_path / "extra.pth"
     torch.save({**source, "stage5.0.conv.weight": torch.zeros(1)}, extra)
     _refused(run_import(extra, "--out", out), "does not have", "stage5.0.conv.weight")
+    # a config that reads CAPF's own HRNet levels would feed the released lifter maps it never saw
+    _refused(run_import(official_w32, "--out", out, "--config", "configs/extract/video_hrnet_w32.py"),
+             "hrnet_levels", "stage4_branch_outputs")
     _nothing_written(tmp_path, out)
 
 
