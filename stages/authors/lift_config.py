@@ -6,8 +6,9 @@ at the authors' value:
 
 * ``model.ref_convention='authors'``, ``model.sampling_padding='zeros'``,
   ``model.deformable_norm_eps=1e-5`` (what their forward pass computes);
-* ``train.amp=False`` (they run fp32 throughout), and their released optimiser
-  (lr 6.4e-4 on every parameter, weight decay 0.1), for fine-tuning from the import;
+* ``train.amp=False`` (they run fp32 throughout), and their released Human3.6M optimiser
+  (lr 6.4e-4 on every parameter, weight decay 0.1), for fine-tuning from the import (their 3DHP
+  script trains otherwise; its recipe is not reproduced);
 * ``eval.reroot=False`` (their MPJPE on the raw output), ``eval.flip_test=True`` (both their
   Human3.6M ``train.py`` and their 3DHP ``run_3dhp.py`` average the mirrored crop's prediction);
 * the data split of the dataset the model was trained on (Human3.6M S9, S11; 3DHP TS1-TS6).

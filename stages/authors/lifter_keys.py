@@ -13,8 +13,9 @@ then ``CA_PF.volume_net``), beside their HRNet under ``module.backbone.``. Two c
 
 Every module is the same computation as CAPF's, layer for layer (pre-norm blocks with LayerNorm eps
 1e-6, qkv bias, GELU MLPs of ratio 2, 8 heads in both transformers, no output projection in the
-deformable layers, value projections C_l -> C / heads shared by the heads), so the map is renames
-plus one reshape, ``Spatial_pos_embed (1, T, J, C) -> pos_embed (T, J, C)``. What the weights cannot
+deformable layers, value projections C_l -> C / heads shared by the heads, the head's LayerNorm at
+torch's default eps), so the map is renames plus one reshape,
+``Spatial_pos_embed (1, T, J, C) -> pos_embed (T, J, C)``. What the weights cannot
 say is set to the authors' values by :class:`LifterSettings` (their reference-point convention, zero
 padding of the initial samples, LayerNorm eps 1e-5 in the deformable layers, 8 heads).
 
@@ -125,20 +126,29 @@ class ConvertedLifter:
         model.load_state_dict(self.state_dict)
         return model.eval()
 
+    def lift_checkpoint(self, **meta: Any) -> dict[str, Any]:
+        """What CAPF's lift checkpoints hold (``torch.save`` it; ``capf eval``/``infer`` read it):
+        ``state_dict`` and a ``meta`` with the levels and model arguments a trained run records (so
+        ``capf infer`` refuses a detector whose levels differ), plus ``meta``'s keys."""
+        model = {key: list(value) if isinstance(value, tuple) else value
+                 for key, value in self.settings.model_kwargs().items()}
+        levels = [str(level) for level in range(len(self.settings.level_channels))]
+        return {"state_dict": self.state_dict, "meta": {"levels": levels, "model": model, **meta}}
 
-def capf_name(authors_name: str) -> str | None:
-    """CAPF's name of a lifter tensor (``authors_name`` without the prefix); None when none fits."""
+
+def capf_name(name: str) -> str | None:
+    """CAPF's name of an authors' lifter tensor (``name`` without the prefix); None when none fits."""
     for pattern, replacement in _TO_CAPF:
-        if re.fullmatch(pattern, authors_name):
-            return re.sub(f"^{pattern}$", replacement, authors_name)
+        if re.fullmatch(pattern, name):
+            return re.sub(f"^{pattern}$", replacement, name)
     return None
 
 
-def authors_name(capf: str) -> str:
+def authors_name(name: str) -> str:
     """The authors' name (without the prefix) of a CAPF lifter tensor: the inverse of :func:`capf_name`."""
     for pattern, replacement in _TO_AUTHORS:
-        if re.fullmatch(pattern, capf):
-            return re.sub(f"^{pattern}$", replacement, capf)
+        if re.fullmatch(pattern, name):
+            return re.sub(f"^{pattern}$", replacement, name)
     raise AssertionError("the last rule matches every name")
 
 

@@ -59,3 +59,17 @@ def test_bases_and_extra_sections(tmp_path):
     assert cfg["kp2d"]["source"] == "external"        # from the extract base
     assert cfg["detector"]["checkpoint_sha256"] == "ab" * 32
     assert (cfg["eval"]["batch_size"], cfg["eval"]["reroot"]) == (64, False)
+
+
+def test_lift_checkpoint_is_read_as_capf_reads_its_own(tmp_path):
+    from stages.infer.lifting import LiftCheckpoint
+
+    converted = convert_lifter(stand_in_checkpoint(FIXTURE, "h36m_hrnet_w48", prefix=LIFTER_PREFIX))
+    path = tmp_path / "lifter.pth"
+    torch.save(converted.lift_checkpoint(source="a.pth"), path)
+    loaded = LiftCheckpoint.load(path)  # weights_only loading: meta holds plain values only
+    assert loaded.expected_levels() == [("0", 4, 48), ("1", 8, 96), ("2", 16, 192), ("3", 32, 384)]
+    assert loaded.expected_input_size() == (192, 256) and loaded.meta["source"] == "a.pth"
+    cfg = _written(tmp_path, converted)
+    model = build_lifter(cfg, geometry_from_config(cfg))
+    model.load_state_dict(loaded.state_dict)

@@ -114,6 +114,19 @@ def test_normalise_screen_coordinates_hand_values():
     torch.testing.assert_close(t, torch.tensor(out, dtype=torch.float32))
 
 
+def test_normalise_screen_coordinates_rounds_once():
+    """float32 joints in, the float64 result rounded once out (what the authors' pipeline computes):
+    float32 arithmetic would land an ulp away in most coordinates."""
+    kp = np.random.default_rng(0).uniform(0, 1000, (200, 17, 2)).astype(np.float32)
+    exact = (kp.astype(np.float64) / 1000 * 2 - [1, 1002 / 1000]).astype(np.float32)
+    out = normalise_screen_coordinates(kp, 1000, 1002)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, exact)
+    np.testing.assert_array_equal(normalise_screen_coordinates(torch.from_numpy(kp), 1000, 1002).numpy(), exact)
+    in_float32 = kp / np.float32(1000) * np.float32(2) - np.asarray([1, 1002 / 1000], np.float32)
+    assert (in_float32 != exact).mean() > 0.1  # the test can tell the two apart
+
+
 # --------------------------------------------------------------------------- MPI-INF-3DHP
 
 def test_mpi3dhp_to_h36m_is_a_named_bijection():
