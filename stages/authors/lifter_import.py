@@ -52,12 +52,10 @@ def lifter_files(recognised: Recognised, source: Path, extract_config: Path) -> 
         converted = convert_lifter(recognised.state)
     except LifterKeyError as error:
         raise ImportRefused(f"{source}: {error}") from error
-    kwargs = converted.settings.model_kwargs()
-    model = {key: (list(value) if isinstance(value, tuple) else value) for key, value in kwargs.items()}
-    meta = {"model": model, "levels": [str(i) for i in range(len(model["level_channels"]))], "source": str(source),
-            "recognised": recognised.kind, "authors_joint_order": converted.settings.joint_order}
+    checkpoint = converted.lift_checkpoint(source=str(source), recognised=recognised.kind,
+                                           authors_joint_order=converted.settings.joint_order)
     header = [f"`capf import {Path(source).name}`: {recognised.describe()}.",
               "The extract sections (_base_) are those of the config the imported detector belongs with."]
     config_text = lift_config_text(converted.settings, header=header, bases=[str(Path(extract_config).resolve())])
-    return LifterFiles({"state_dict": converted.state_dict, "meta": meta}, config_text,
+    return LifterFiles(checkpoint, config_text,
                        dict(converted.key_map), [k for k in converted.unused if not k.startswith("module.backbone.")])
