@@ -35,7 +35,7 @@ extract_flags = --config $(CONFIG) --data-root $(DATA_ROOT) \
     $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(if $(CACHE_DIR),--cache-dir $(CACHE_DIR)) \
     $(if $(filter 1 yes true,$(RANDOM_INIT)),--random-init) $(if $(filter 1 yes true,$(FLIP)),--flip)
 
-.PHONY: help setup test test-fast demo extract train eval infer ablate cache-ls bench clean-venv
+.PHONY: help setup test test-fast demo extract train eval infer ablate cache-ls bench clean-venv check-parity
 
 help:
 	@echo "make demo     end to end on the bundled data"
@@ -46,6 +46,7 @@ help:
 	@echo "make infer    [INPUT=video|folder|image] [LIFT_CONFIG=… CKPT=… CHECKPOINT=…] (none: the demo's clip)"
 	@echo "make ablate   Table 3 steps + Table 4 level subsets on the demo's cache, one markdown table"
 	@echo "              (ARGS='--study temporal --seeds 3': Table 6, PoseFormer and CA-PF-S over 1-81 frames)"
+	@echo "make check-parity [FIXTURE=…]  CAPF vs the authors' CA-PF code, number for number (docs/authors_weights.md)"
 	@echo "make bench    throughput ratios -> bench/results.json (ARGS=--quick for a smoke run)"
 	@echo "make setup    create .venv and install everything (called by every target)"
 
@@ -116,6 +117,11 @@ infer: setup
 	  $(if $(filter command line environment,$(origin LIFT_CONFIG)),--lift-config $(LIFT_CONFIG)) \
 	  $(if $(OUT),--out $(OUT)) $(if $(CACHE_DIR),--cache-dir $(CACHE_DIR)) \
 	  $(if $(filter 1 yes true,$(RANDOM_INIT)),--random-init) $(ARGS)
+
+# The authors' model's outputs (../shared/parity) against CAPF's import, detector and lifter.
+FIXTURE ?= ../shared/parity/authors_ca_pf
+check-parity: setup
+	$(CAPF) check-parity $(FIXTURE) $(ARGS)
 
 bench: setup
 	$(CAPF) bench $(ARGS)

@@ -10,6 +10,7 @@ import click
 from pipeline.config import load_config
 from pipeline.infer import infer
 from pipeline.cache_cli import cache
+from pipeline.authors_cli import check_parity_command, import_command
 from pipeline.lift_cli import evaluate, flops, train
 from pipeline.options import CapfGroup, cache_dir_option
 from pipeline.demo import DEFAULT_WORLD
@@ -58,6 +59,8 @@ main.add_command(evaluate)
 main.add_command(flops)
 main.add_command(infer)
 main.add_command(cache)
+main.add_command(import_command)
+main.add_command(check_parity_command)
 
 
 @main.command()

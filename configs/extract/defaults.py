@@ -7,6 +7,10 @@ detector = dict(
     checkpoint_sha256=None,  # the checkpoint's sha256: verified before any work when set
     flip_test=False,         # the detector's own flip test for its 2D joints (features: the unflipped pass)
     seed=0,                  # weights seed for --random-init smoke runs only
+    # HRNet's levels 1-3: 'stage4_inputs' (CAPF's: the tensors entering stage 4) or 'stage4_branch_outputs'
+    # (the outputs of the first stage-4 module's branches: what the authors' released CA-PF checkpoints read;
+    # every config `capf import` names uses it). Level 0 is the fused final output either way; enters the key.
+    hrnet_levels='stage4_inputs',
 )
 # `dataset.type` picks a frame source; each type has its own keys.
 # crop: the person box the detector crops ('annotation': the dataset's own box, mmpose's center/scale;

@@ -84,3 +84,56 @@ def lifter_case(fixture_dir: Path, variant: str, *, joint_order: str) -> LifterC
 def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
     """The largest absolute difference relative to the reference's mean magnitude."""
     return float((got.double() - want.double()).abs().max() / want.double().abs().mean())
+
+
+# -- the whole fixture, for `capf check-parity` ------------------------------------------------------
+INPUT_ARRAYS = ("crop_bgr", "image_tensor", "kp2d_norm", "kp2d_crop_px")
+
+
+def variant_names(fixture_dir: Path) -> list[str]:
+    """The variants the fixture's manifest lists, in its order (never a built-in list)."""
+    variants = list(read_manifest(Path(fixture_dir))["variants"])
+    if not variants:
+        raise StandInError(f"{Path(fixture_dir) / 'manifest.json'}: lists no variants")
+    return variants
+
+
+def saved_bare(manifest: dict, variant: str) -> bool:
+    """Whether the authors save this variant's checkpoint as the bare state dict: their 3DHP code
+    (``ContextPose_mpi``) does, their Human3.6M ``train.py`` wraps it as ``{'model': ...}``."""
+    model = str(manifest["variants"][variant].get("model", ""))
+    return "ContextPose_mpi" in model or (not model and variant.startswith("3dhp"))
+
+
+def fixture_inputs(fixture_dir: Path) -> dict[str, np.ndarray]:
+    """``inputs.npz``: crop_bgr (N, 256, 192, 3) uint8, image_tensor (N, 256, 192, 3), kp2d_norm and
+    kp2d_crop_px (N, 17, 2)."""
+    path = Path(fixture_dir) / "inputs.npz"
+    arrays = _load_npz(path)
+    _require(arrays, list(INPUT_ARRAYS), path)
+    return arrays
+
+
+def fixture_outputs(fixture_dir: Path, variant: str) -> dict[str, np.ndarray]:
+    """``<variant>.npz``: what the authors' code computed (feat_0..3, heatmaps, pred, pred_flip_test)."""
+    path = Path(fixture_dir) / f"{variant}.npz"
+    arrays = _load_npz(path)
+    _require(arrays, ["pred", "heatmaps"], path)
+    return arrays
+
+
+def save_as_authors(fixture_dir: Path, variant: str, folder: Path) -> tuple[Path, Path]:
+    """The variant's two released files rebuilt by the weight rule and saved as their authors save
+    them (``torch.save``): ``<variant>_ca_pf.pth`` (``{'model': ...}`` or bare) and
+    ``<variant>_pose_hrnet.pth`` (the official HRNet file, bare, with its heatmap layer)."""
+    from stages.authors.stand_in_weights import official_hrnet_from_authors, stand_in_checkpoint
+
+    fixture_dir, folder = Path(fixture_dir), Path(folder)
+    manifest = read_manifest(fixture_dir)
+    authors = stand_in_checkpoint(fixture_dir, variant)
+    official = official_hrnet_from_authors({k: v.numpy() for k, v in authors.items()}, int(manifest["seed"]))
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_pf, hrnet = folder / f"{variant}_ca_pf.pth", folder / f"{variant}_pose_hrnet.pth"
+    torch.save(authors if saved_bare(manifest, variant) else {"model": authors}, ca_pf)
+    torch.save({k: torch.from_numpy(np.array(v)) for k, v in official.items()}, hrnet)  # 0-d stays 0-d
+    return ca_pf, hrnet

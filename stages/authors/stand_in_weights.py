@@ -149,4 +149,5 @@ def stand_in_checkpoint(fixture_dir: Path, variant: str, *, prefix: str = "") ->
                                "ones, not the rule's")
         with np.load(stats_path) as stats:
             state = apply_bn_stats(state, {name: stats[name] for name in stats.files if name.startswith(prefix)})
-    return {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in state.items()}
+    # np.array, not ascontiguousarray: a 0-d num_batches_tracked must stay 0-d, as in a real checkpoint
+    return {name: torch.from_numpy(np.array(value)) for name, value in state.items()}

@@ -5,9 +5,13 @@ SimpleBaseline, ...) and loaded from a local checkpoint. Preprocessing (bbox -> 
 decoding (heatmap -> keypoints) are mmpose's own: the config's test pipeline and `head.predict`.
 
 Feature levels are read with forward hooks so the model that runs is exactly the checkpoint's:
-- HRNet: the last stage's fused high-resolution output (what the heatmap head reads) plus the
-  last stage's *inputs* for branches 2-4 (the authors' choice; DESIGN.md). Turning on
-  `multiscale_output` instead would add fuse layers that COCO checkpoints do not have.
+- HRNet: level 0 is the last stage's fused high-resolution output (what the heatmap head reads);
+  levels 1-3 are one of two sets (``hrnet_levels``): ``"stage4_inputs"`` (CAPF's default) the
+  tensors that *enter* stage 4 for branches 2-4, or ``"stage4_branch_outputs"`` the outputs of the
+  first stage-4 module's branches 2-4 (four basic blocks each), which is what the authors' released
+  CA-PF checkpoints read: their HRNet returns its stage-4 input list after the stage has run, and
+  their HRModule writes each branch's output back into that list. Turning on `multiscale_output`
+  instead would add fuse layers that COCO checkpoints do not have.
 - ResNet: the outputs of layer1..layer4 (strides 4, 8, 16, 32).
 
 Pixel convention (shared with mmpose's codecs and the lifting model's sampler): feature pixel u of
@@ -26,6 +30,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -74,24 +79,58 @@ def input_size_wh(cfg) -> tuple[int, int]:
     return tuple(int(v) for v in codec["input_size"])
 
 
-def _test_pipeline(cfg, bbox_padding: float | None = None) -> list[dict]:
+def _test_pipeline(cfg, bbox_padding: float | None = None, crop_affine: str = "mmpose") -> list[dict]:
     """The config's test pipeline; ``bbox_padding`` replaces its ``GetBBoxCenterScale`` padding
-    (mmpose's 1.25 enlarges every box; a source whose boxes are already the crop asks for 1.0)."""
+    (mmpose's 1.25 enlarges every box; a source whose boxes are already the crop asks for 1.0);
+    ``crop_affine='authors'`` swaps ``TopdownAffine`` for the authors' pixel-centre crop
+    (:mod:`stages.detector.crop_affine`)."""
     pipeline = [dict(step) for step in (cfg.get("val_pipeline") or cfg.test_dataloader.dataset.pipeline)]
-    if bbox_padding is not None:
-        for step in pipeline:
-            if step["type"] == "GetBBoxCenterScale":
-                step["padding"] = float(bbox_padding)
+    for step in pipeline:
+        if bbox_padding is not None and step["type"] == "GetBBoxCenterScale":
+            step["padding"] = float(bbox_padding)
+        if crop_affine == "authors" and step["type"] == "TopdownAffine":
+            step["type"] = "AuthorsTopdownAffine"
     return pipeline
 
 
-def feature_config_digest(cfg) -> str:
+def feature_config_digest(cfg, hrnet_levels: str | None = None) -> str:
     """Hash of the config parts that determine features and joints: the model and the test
-    pipeline (not datasets, schedules or pretrained-weight URLs)."""
+    pipeline (not datasets, schedules or pretrained-weight URLs), and the HRNet level set when it
+    is not the default (so stores made before the choice existed keep their keys)."""
     model = copy.deepcopy(cfg.model.to_dict())
     model.get("backbone", {}).pop("init_cfg", None)
-    text = json.dumps({"model": model, "pipeline": _test_pipeline(cfg)}, sort_keys=True, default=str)
+    parts = {"model": model, "pipeline": _test_pipeline(cfg)}
+    if hrnet_levels not in (None, DEFAULT_HRNET_LEVELS):
+        parts["hrnet_levels"] = hrnet_levels
+    text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def has_heatmap_head(cfg) -> bool:
+    """A config without a head (a bare backbone, e.g. the one inside the authors' CA-PF checkpoint)
+    gives feature maps only; its 2D joints must come from elsewhere (kp2d.source)."""
+    return cfg.model.get("head") is not None
+
+
+def build_pose_model(cfg, flip_test: bool = False) -> torch.nn.Module:
+    """The config's mmpose model with random weights (no pretrained download). A config whose
+    ``model.head`` is None builds without a head: mmpose's estimators insist on one, so a
+    parameter-free stand-in is built and then removed."""
+    from mmengine.registry import init_default_scope
+    from mmpose.registry import MODELS
+
+    init_default_scope("mmpose")
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.get("backbone", {}).pop("init_cfg", None)
+    model_cfg.setdefault("test_cfg", {})["flip_test"] = flip_test
+    headless = model_cfg.get("head") is None
+    if headless:
+        model_cfg["head"] = dict(type="HeatmapHead", in_channels=1, out_channels=1, deconv_out_channels=None,
+                                 final_layer=None)
+    model = MODELS.build(model_cfg)
+    if headless:
+        model.head = None
+    return model
 
 
 def verify_checkpoint(checkpoint: Path | None, expected_sha256: str | None, memo_dir: Path | None = None) -> str:
@@ -119,6 +158,11 @@ class LevelTap:
 
 HRNET_TAPS = (LevelTap("backbone", "output", 0), LevelTap("backbone.stage4", "input", 1),
               LevelTap("backbone.stage4", "input", 2), LevelTap("backbone.stage4", "input", 3))
+# The authors' levels 1-3: what the first stage-4 module's branches made of the stage's inputs.
+HRNET_BRANCH_OUTPUT_TAPS = (LevelTap("backbone", "output", 0),
+                            *(LevelTap(f"backbone.stage4.0.branches.{i}", "output") for i in (1, 2, 3)))
+HRNET_LEVEL_SETS = {"stage4_inputs": HRNET_TAPS, "stage4_branch_outputs": HRNET_BRANCH_OUTPUT_TAPS}
+DEFAULT_HRNET_LEVELS = "stage4_inputs"
 RESNET_TAPS = tuple(LevelTap(f"backbone.layer{i}", "output") for i in range(1, 5))
 # CPN-like (single-stage MSPN = ResNet-50 + CPN's GlobalNet): the four upsample units' 256-channel
 # outputs, finest first (unit 4 = stride 4 ... unit 1 = stride 32).
@@ -129,9 +173,14 @@ VIT_TAPS = (LevelTap("head.deconv_layers.5", "output"), LevelTap("head.deconv_la
             LevelTap("backbone", "output", 0))
 
 
-def default_taps(backbone_type: str) -> tuple[LevelTap, ...]:
+def default_taps(backbone_type: str, hrnet_levels: str = DEFAULT_HRNET_LEVELS) -> tuple[LevelTap, ...]:
+    """The feature levels of a backbone; ``hrnet_levels`` picks HRNet's set (module docstring)."""
+    if hrnet_levels not in HRNET_LEVEL_SETS:
+        raise DetectorError(f"hrnet_levels must be one of {sorted(HRNET_LEVEL_SETS)}, got {hrnet_levels!r}")
     if backbone_type == "HRNet":
-        return HRNET_TAPS
+        return HRNET_LEVEL_SETS[hrnet_levels]
+    if hrnet_levels != DEFAULT_HRNET_LEVELS:
+        raise DetectorError(f"hrnet_levels={hrnet_levels!r} is for HRNet backbones, not {backbone_type!r}")
     if backbone_type in ("ResNet", "ResNetV1d"):
         return RESNET_TAPS
     if backbone_type == "MSPN":
@@ -157,7 +206,10 @@ class CropPipeline:
             from mmcv.transforms import Compose
             from mmengine.registry import init_default_scope
 
+            from stages.detector.crop_affine import register_authors_affine
+
             init_default_scope("mmpose")
+            register_authors_affine()
             self._pipeline = Compose(self.pipeline_cfg)
         results = {"img": image_bgr, "bbox": np.asarray(bbox_xyxy, np.float32)[None],
                    "bbox_score": np.ones(1, np.float32)}
@@ -172,31 +224,29 @@ class TopdownDetector:
 
     def __init__(self, config: str, checkpoint: Path | None, *, checkpoint_sha256: str | None = None,
                  random_init: bool = False, seed: int = 0, device: str = "cpu", flip_test: bool = False,
-                 bbox_padding: float | None = None):
+                 bbox_padding: float | None = None, hrnet_levels: str = DEFAULT_HRNET_LEVELS,
+                 crop_affine: str = "mmpose"):
         """checkpoint_sha256: the digest `verify_checkpoint` returned (recorded, not recomputed);
         random_init: skip the checkpoint (tests, smoke runs); the store records `random-init:<seed>`;
-        bbox_padding: the frame source's box padding (``FrameIndex.bbox_padding``), None = the config's."""
-        from mmengine.registry import init_default_scope
-        from mmpose.registry import MODELS
-
-        init_default_scope("mmpose")
+        bbox_padding: the frame source's box padding (``FrameIndex.bbox_padding``), None = the config's;
+        hrnet_levels: HRNet's levels 1-3 (module docstring); crop_affine: ``"mmpose"`` or the authors'
+        pixel-centre crop (``FrameIndex.crop_affine``, :mod:`stages.detector.crop_affine`)."""
         self.cfg = load_detector_config(config)
         self.config_path = resolve_config_path(config)
         self.device = torch.device(device)
-        model_cfg = copy.deepcopy(self.cfg.model)
-        model_cfg.get("backbone", {}).pop("init_cfg", None)
-        model_cfg.setdefault("test_cfg", {})["flip_test"] = flip_test
         torch.manual_seed(seed)
-        self.model = MODELS.build(model_cfg)
+        self.model = build_pose_model(self.cfg, flip_test)
         if random_init:
             self.checkpoint_sha256 = f"random-init:{seed}"
         else:
             self.checkpoint_sha256 = checkpoint_sha256 or verify_checkpoint(checkpoint, None)
             self._load_checkpoint(Path(checkpoint))
         self.model.to(self.device).eval()
-        self.crop = CropPipeline(_test_pipeline(self.cfg, bbox_padding))
+        self.crop_affine = crop_affine
+        self.crop = CropPipeline(_test_pipeline(self.cfg, bbox_padding, crop_affine))
         self.input_size_wh = input_size_wh(self.cfg)
-        self.taps = default_taps(self.cfg.model.backbone.type)
+        self.taps = default_taps(self.cfg.model.backbone.type, hrnet_levels)
+        self.has_head = has_heatmap_head(self.cfg)
         self._captured: dict[int, torch.Tensor] = {}
         self._register_hooks()
         self.levels = self._probe_levels()
@@ -261,9 +311,13 @@ class TopdownDetector:
     def backbone_maps(self, batch: dict) -> list[torch.Tensor]:
         """The feature levels of a packed batch, on the device, as the backbone made them (float32,
         (B, C_l, H_l, W_l)): the authors' online design runs this at every training step."""
-        inputs = self.model.data_preprocessor(batch, training=False)["inputs"]
+        return self.maps_of_inputs(self.model.data_preprocessor(batch, training=False)["inputs"])
+
+    @torch.no_grad()
+    def maps_of_inputs(self, inputs: torch.Tensor) -> list[torch.Tensor]:
+        """The feature levels (float32, (B, C_l, H_l, W_l)) of preprocessed inputs (B, 3, H_in, W_in)."""
         self._captured.clear()
-        self.model.extract_feat(inputs)
+        self._head_features(self.model.extract_feat(inputs))
         return [self._captured[i] for i in range(len(self.taps))]
 
     @torch.no_grad()
@@ -284,14 +338,14 @@ class TopdownDetector:
         """One batch from `CropPipeline` (pseudo-collated) -> per-frame arrays:
         feat/<l> (B, C_l, H_l, W_l) fp16, det_kp2d and det_kp2d_input (B, 17, 2), det_score (B, 17),
         affine (B, 2, 3) image -> input."""
-        from mmpose.structures.bbox import get_warp_matrix
-
         data = self.model.data_preprocessor(batch, training=False)
         inputs, samples = data["inputs"], data["data_samples"]
         self._captured.clear()
         feats = self.model.extract_feat(inputs)
         self._head_features(feats)
         maps = [self._captured[i].to(torch.float16).cpu().numpy() for i in range(len(self.taps))]
+        if not self.has_head:
+            return self._maps_only(maps, samples)
         if self.model.test_cfg.get("flip_test", False):
             feats = [feats, self.model.extract_feat(inputs.flip(-1))]
         preds = self.model.head.predict(feats, samples, test_cfg=self.model.test_cfg)
@@ -302,10 +356,31 @@ class TopdownDetector:
         centers = np.stack([np.asarray(s.metainfo["input_center"], np.float32).reshape(2) for s in samples])
         scales = np.stack([np.asarray(s.metainfo["input_scale"], np.float32).reshape(2) for s in samples])
         size = np.asarray(self.input_size_wh, np.float32)
-        # mmpose's TopdownPoseEstimator.add_pred_to_datasample: input space -> image space.
-        kp_image = kp_input / size * scales[:, None] + centers[:, None] - 0.5 * scales[:, None]
-        affine = np.stack([get_warp_matrix(c, s, 0.0, output_size=tuple(self.input_size_wh))
-                           for c, s in zip(centers, scales)]).astype(np.float32)
+        affine = self._affines(centers, scales)
+        if self.crop_affine == "mmpose":
+            # mmpose's TopdownPoseEstimator.add_pred_to_datasample: input space -> image space.
+            kp_image = kp_input / size * scales[:, None] + centers[:, None] - 0.5 * scales[:, None]
+        else:  # the inverse of the crop that was made
+            inverse = np.stack([cv2.invertAffineTransform(a.astype(np.float64)) for a in affine])
+            kp_image = np.einsum("nij,nkj->nki", inverse[:, :, :2], kp_input) + inverse[:, None, :, 2]
         out = {f"feat/{level.name}": m for level, m in zip(self.levels, maps)}
         out.update(det_kp2d=kp_image.astype(np.float32), det_kp2d_input=kp_input, det_score=scores, affine=affine)
+        return out
+
+    def _affines(self, centers: np.ndarray, scales: np.ndarray) -> np.ndarray:
+        """(B, 2, 3) float32 image -> input transforms of the crops made at these centres/scales."""
+        from stages.detector.crop_affine import warp_matrix
+
+        return np.stack([warp_matrix(c, s, tuple(self.input_size_wh), self.crop_affine)
+                         for c, s in zip(centers, scales)]).astype(np.float32)
+
+    def _maps_only(self, maps: list[np.ndarray], samples) -> dict[str, np.ndarray]:
+        """``forward``'s arrays for a model without a heatmap head: the maps and the crop's affine;
+        the detector's joints are NaN (score 0), the caller's 2D source replaces them."""
+        affine = self._affines(np.stack([np.asarray(s.metainfo["input_center"], np.float32).reshape(2) for s in samples]),
+                               np.stack([np.asarray(s.metainfo["input_scale"], np.float32).reshape(2) for s in samples]))
+        nan = np.full((len(samples), 17, 2), np.nan, np.float32)
+        out = {f"feat/{level.name}": m for level, m in zip(self.levels, maps)}
+        out.update(det_kp2d=nan, det_kp2d_input=nan.copy(), det_score=np.zeros((len(samples), 17), np.float32),
+                   affine=affine)
         return out

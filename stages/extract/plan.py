@@ -17,7 +17,8 @@ import numpy as np
 from cache.key import KeyInputs, frame_index_digest, store_name
 from cache.quantize import FEATURE_DTYPES
 from cache.store import FeatureStore, StoreError
-from stages.detector.topdown import feature_config_digest, input_size_wh, load_detector_config, verify_checkpoint
+from stages.detector.topdown import (feature_config_digest, has_heatmap_head, input_size_wh, load_detector_config,
+                                     verify_checkpoint)
 from stages.extract.external2d import load_external_2d
 from stages.extract.settings import extract_settings
 from stages.extract.sources import FrameIndex, SourceError, build_source
@@ -72,6 +73,9 @@ def plan_extraction(request: ExtractRequest) -> ExtractPlan:
     index = build_source(cfg["dataset"], request.data_root).frame_index()
     det_cfg = cfg["detector"]
     mm_cfg = load_detector_config(det_cfg["config"])
+    if cfg["kp2d"]["source"] == "detector" and not has_heatmap_head(mm_cfg):
+        raise SourceError(f"{det_cfg['config']}: a backbone without a heatmap head gives no 2D joints; "
+                          "set kp2d.source to 'external' (e.g. the CPN file) or 'ground_truth'")
     if request.random_init:
         checkpoint_sha = f"random-init:{det_cfg['seed']}"
     else:
@@ -91,7 +95,7 @@ def plan_extraction(request: ExtractRequest) -> ExtractPlan:
         dataset=index.dataset,
         frame_index_sha256=frame_index_digest(index.image_names, index.bboxes_xyxy),
         num_frames=len(index),
-        detector_config_sha256=feature_config_digest(mm_cfg),
+        detector_config_sha256=feature_config_digest(mm_cfg, det_cfg["hrnet_levels"]),
         checkpoint_sha256=checkpoint_sha,
         input_size_wh=input_size_wh(mm_cfg),
         kp2d_source=kp2d_source,

@@ -118,6 +118,7 @@ def _open_or_create(plan: ExtractPlan, detector: TopdownDetector, cfg: dict, ran
         create_store(plan.path, spec, plan.key_inputs, plan.index.static_arrays(), plan.index.index_tables,
                      attrs={"detector": cfg["detector"]["name"] or "",
                             "detector_config": str(detector.config_path),
+                            "hrnet_levels": cfg["detector"]["hrnet_levels"],
                             "random_init": random_init,
                             "pixel_convention": "feature pixel u of stride s is at input pixel u*s "
                                                 "(mmpose codecs); input pixel centres at integers"})
@@ -162,7 +163,8 @@ def run_extraction(request: ExtractRequest, plan: ExtractPlan | None = None) -> 
     detector = TopdownDetector(det_cfg["config"], request.checkpoint,
                                checkpoint_sha256=None if request.random_init else plan.key_inputs.checkpoint_sha256,
                                random_init=request.random_init, seed=det_cfg["seed"], device=str(device),
-                               flip_test=bool(det_cfg["flip_test"]), bbox_padding=plan.index.bbox_padding)
+                               flip_test=bool(det_cfg["flip_test"]), bbox_padding=plan.index.bbox_padding,
+                               hrnet_levels=det_cfg["hrnet_levels"], crop_affine=plan.index.crop_affine)
     # Rank 0 lays the store out; the others open it after the barrier and all see one pending list.
     if ranks.main:
         store = _open_or_create(plan, detector, cfg, request.random_init)

@@ -25,6 +25,7 @@ class DetectorChoice:
     seed: int
     flip_test: bool
     trained_sha256: str | None  # what the lifter's training store recorded, if known
+    hrnet_levels: str = "stage4_inputs"  # HRNet's levels 1-3 the lifter reads (stages.detector.topdown)
 
 
 def training_store_attrs(meta: dict) -> dict | None:
@@ -61,16 +62,17 @@ def choose_detector(cfg: dict, meta: dict, *, detector_config: str | None = None
     name = section.get("name") or attrs.get("detector") or Path(config).stem
     flip = bool(key_inputs.get("flip_test", section.get("flip_test", False)))
     seed = int(section.get("seed", 0))
+    levels = str(attrs.get("hrnet_levels") or section.get("hrnet_levels") or "stage4_inputs")
     if random_init:
-        return DetectorChoice(config, name, None, True, seed, flip, trained)
+        return DetectorChoice(config, name, None, True, seed, flip, trained, levels)
     if detector_checkpoint is not None:
         digest = verify_checkpoint(Path(detector_checkpoint), None)
         if trained and not trained.startswith("random-init") and digest != trained:
             raise LifterError(f"{detector_checkpoint}: sha256 {digest[:12]}… is not the detector the lifter was "
                               f"trained with ({trained[:12]}…); its features would mean nothing to the lifter")
-        return DetectorChoice(config, name, Path(detector_checkpoint), False, seed, flip, trained)
+        return DetectorChoice(config, name, Path(detector_checkpoint), False, seed, flip, trained, levels)
     if trained and trained.startswith("random-init:"):
-        return DetectorChoice(config, name, None, True, int(trained.split(":", 1)[1]), flip, trained)
+        return DetectorChoice(config, name, None, True, int(trained.split(":", 1)[1]), flip, trained, levels)
     hint = f" (sha256 {trained[:12]}…)" if trained else ""
     raise LifterError(f"pass the 2D detector's checkpoint{hint} with --checkpoint / CHECKPOINT=")
 
@@ -80,4 +82,4 @@ def build_detector(choice: DetectorChoice, device: str):
     from stages.detector.topdown import TopdownDetector
 
     return TopdownDetector(choice.config, choice.checkpoint, random_init=choice.random_init, seed=choice.seed,
-                           device=device, flip_test=choice.flip_test)
+                           device=device, flip_test=choice.flip_test, hrnet_levels=choice.hrnet_levels)

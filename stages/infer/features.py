@@ -39,7 +39,8 @@ def clip_extract_request(clip: InputClip, tracks: CachedTracks, detector: Detect
         dataset["annotation"] = str(clip.ground_truth.resolve()) if clip.ground_truth is not None else None
     config = {
         "detector": {"name": detector.name, "config": detector.config, "seed": detector.seed,
-                     "flip_test": detector.flip_test, "checkpoint_sha256": None},
+                     "flip_test": detector.flip_test, "checkpoint_sha256": None,
+                     "hrnet_levels": detector.hrnet_levels},
         "dataset": dataset,
         "kp2d": {"source": "detector"},
         "cache": {"shard_frames": SHARD_FRAMES, "compression": "none"},

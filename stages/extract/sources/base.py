@@ -43,6 +43,9 @@ class FrameIndex:
     # Padding of the boxes before the crop: None = the detector pipeline's (mmpose: 1.25); 1.0 for
     # boxes that already are the crop (the authors' H36M box). Recorded in key_extra where set.
     bbox_padding: float | None = None
+    # The crop's affine: 'mmpose' (its get_warp_matrix) or 'authors' (their pixel-centre
+    # get_affine_transform, stages/detector/crop_affine.py). Recorded in key_extra where not mmpose's.
+    crop_affine: str = "mmpose"
 
     def __len__(self) -> int:
         return len(self.image_names)

@@ -189,8 +189,10 @@ class H36mSource:
             gt2d_px=ann["part"][..., :2].astype(np.float32),
             camera=intrinsics,
             # their get_affine_transform crops exactly the box: no padding
-            key_extra={"crop": "authors", "bbox_padding": "1.0"} if self.crop == "authors" else {},
+            key_extra=({"crop": "authors", "bbox_padding": "1.0", "crop_affine": "authors"}
+                       if self.crop == "authors" else {}),
             bbox_padding=1.0 if self.crop == "authors" else None,
+            crop_affine="authors" if self.crop == "authors" else "mmpose",
         )
         index.validate_boxes(", ".join(str(p) for p in self.annotation_paths))
         return index

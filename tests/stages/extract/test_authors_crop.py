@@ -35,8 +35,10 @@ def test_the_crop_enters_the_store_key_and_changes_only_the_boxes(h36m_root):
     authors = build_source({"type": "h36m", "crop": "authors"}, h36m_root).frame_index()
     assert frame_index_digest(annotation.image_names, annotation.bboxes_xyxy) != \
         frame_index_digest(authors.image_names, authors.bboxes_xyxy)
-    assert authors.key_extra == {"crop": "authors", "bbox_padding": "1.0"} and annotation.key_extra == {}
+    assert authors.key_extra == {"crop": "authors", "bbox_padding": "1.0", "crop_affine": "authors"}
+    assert annotation.key_extra == {}
     assert (authors.bbox_padding, annotation.bbox_padding) == (1.0, None)
+    assert (authors.crop_affine, annotation.crop_affine) == ("authors", "mmpose")
     assert not np.allclose(annotation.bboxes_xyxy, authors.bboxes_xyxy, atol=5.0)
     assert annotation.image_names == authors.image_names
     np.testing.assert_array_equal(annotation.gt3d_mm, authors.gt3d_mm)
@@ -51,9 +53,9 @@ def test_a_source_without_3d_and_cameras_refuses_the_authors_crop(tmp_path):
 
 @pytest.mark.slow
 def test_the_detector_crops_exactly_the_authors_box(h36m_root, tmp_path):
-    """Extracted end to end (slim detector, random weights): the stored affine maps the box's left
-    and right edges to the input's 0 and W_in (their get_affine_transform: no 1.25 padding) and the
-    box centre to the input's centre; the annotation crop keeps mmpose's padding."""
+    """Extracted end to end (slim detector, random weights): the stored affine is their
+    get_affine_transform, no 1.25 padding, pixel centres: the box centre goes to ((W_in-1)/2,
+    (H_in-1)/2) and a box width w to W_in-1 over w-1; the annotation crop keeps mmpose's padding."""
     from cache.store import FeatureStore
     from stages.extract.runner import ExtractRequest, run_extraction
     from tests.helpers import slim_extract_config
@@ -73,9 +75,11 @@ def test_the_detector_crops_exactly_the_authors_box(h36m_root, tmp_path):
     def to_input(x, y):
         return np.einsum("nij,nj->ni", affine, np.stack([x, y, np.ones_like(x)], axis=1))
 
-    np.testing.assert_allclose(to_input(boxes[:, 0], centre[:, 1])[:, 0], 0.0, atol=1e-2)
-    np.testing.assert_allclose(to_input(boxes[:, 2], centre[:, 1])[:, 0], w_in, atol=1e-2)
-    np.testing.assert_allclose(to_input(centre[:, 0], centre[:, 1]), np.tile([w_in / 2, h_in / 2], (4, 1)), atol=1e-2)
+    width = boxes[:, 2] - boxes[:, 0]
+    np.testing.assert_allclose(to_input(boxes[:, 2], centre[:, 1])[:, 0] - to_input(boxes[:, 0], centre[:, 1])[:, 0],
+                               width * (w_in - 1) / (width - 1), rtol=1e-5)
+    np.testing.assert_allclose(to_input(centre[:, 0], centre[:, 1]), np.tile([(w_in - 1) / 2, (h_in - 1) / 2], (4, 1)),
+                               atol=1e-3)
     boxes, affine = affine_of["annotation"]                         # mmpose pads the box by 1.25
     width_in = np.linalg.norm(affine[:, :, 0], axis=1) * (boxes[:, 2] - boxes[:, 0])
     np.testing.assert_allclose(width_in, w_in / 1.25, rtol=1e-3)

@@ -202,6 +202,7 @@ def test_authors_config_sets_every_authors_value():
     assert cfg["eval"]["reroot"] is False and cfg["train"]["amp"] is False
     assert (cfg["train"]["lr"], cfg["train"]["offset_lr_mult"], cfg["train"]["weight_decay"]) == (6.4e-4, 1.0, 0.1)
     assert cfg["kp2d"]["source"] == "external"      # their numbers: CPN 2D input
+    assert cfg["detector"]["hrnet_levels"] == "stage4_branch_outputs"  # what their lifter read
 
 
 def test_evaluate_passes_reroot_to_the_metrics_and_records_it(tmp_path):
