@@ -15,7 +15,7 @@ CLAIM_AND_EXIT = "import sys; from cache.claims import ShardClaims; ShardClaims(
 
 
 def _claim_all(store: str, shards: int, start, results) -> None:
-    start.wait()
+    start.wait(60)
     claims = ShardClaims(Path(store))
     results.put((os.getpid(), [s for s in range(shards) if claims.try_claim(s)]))
 
@@ -37,7 +37,8 @@ def test_racing_processes_win_each_shard_exactly_once(tmp_path):
 
 
 def test_a_dead_process_claim_is_taken_over(tmp_path):
-    subprocess.run([sys.executable, "-c", CLAIM_AND_EXIT, str(tmp_path), "3"], check=True, cwd=Path.cwd())
+    subprocess.run([sys.executable, "-c", CLAIM_AND_EXIT, str(tmp_path), "3"], check=True, cwd=Path.cwd(),
+                   timeout=120)
     claims = ShardClaims(tmp_path)
     dead = claims.holder(3)
     assert dead is not None and dead.pid != os.getpid() and not dead.is_alive()
@@ -61,7 +62,7 @@ def test_a_live_claim_is_respected_until_its_process_dies(tmp_path):
         assert claims.holder(1).pid == holder.pid
     finally:
         holder.kill()
-        holder.wait()
+        holder.wait(60)
     assert claims.try_claim(1)
 
 

@@ -45,7 +45,8 @@ def lift_config(dataset: dict) -> dict:
 
 
 def capf(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=400)
 
 
 def check_3dhp_metrics(metrics: dict, num_frames: int) -> None:

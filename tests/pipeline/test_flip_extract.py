@@ -23,7 +23,8 @@ FLIP_NAMES = ("feat_flip", "flip_done")
 
 
 def capf(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=400)
 
 
 def array_files(store: Path) -> dict[str, str]:
@@ -166,7 +167,7 @@ def test_two_gloo_ranks_write_the_flip_maps_of_one_process(h36m_root, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for nproc in (2, 1):
         run = subprocess.run([*extract_command(config, data, tmp_path / str(nproc), nproc), "--flip"],
-                             cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+                             cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=400)
         assert run.returncode == 0, run.stderr[-2000:]
     (two,), (one,) = (tmp_path / "2").glob("*.zarr"), (tmp_path / "1").glob("*.zarr")
     two_store, one_store = FeatureStore.open(two), FeatureStore.open(one)
