@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 def exclusive_pass(store_path: Path, name: str) -> Iterator[None]:
     """Hold the store's lock for pass ``name`` for the body of the ``with`` (waiting, with one log
     line, while another process holds it). The body must re-check whether the pass is still needed."""
+    if not Path(store_path).is_dir():  # no store, nothing to share: the body says what is wrong with it
+        yield
+        return
     directory = Path(store_path) / PASS_LOCKS_DIR
     directory.mkdir(exist_ok=True)
     with open(directory / f"{name}.lock", "a") as handle:
