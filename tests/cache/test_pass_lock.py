@@ -90,6 +90,7 @@ def _enters_within(seconds: float, store: Path, name: str) -> threading.Thread:
     return thread
 
 
+@pytest.mark.slow
 def test_the_pass_lock_excludes_and_a_killed_holder_releases_it(tmp_path):
     holder = _start(HOLD_LOCK, str(tmp_path))
     try:

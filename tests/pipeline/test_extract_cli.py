@@ -144,6 +144,7 @@ def test_bad_input_is_one_line_and_leaves_the_store_alone(existing_store, h36m_c
     assert snapshot(cache_dir) == before
 
 
+@pytest.mark.slow
 def test_unknown_config_exits_non_zero_with_its_name(tmp_path):
     run = capf("extract", "--config", "configs/extract/nope.py", "--data-root", str(tmp_path), "--random-init")
     assert run.returncode != 0

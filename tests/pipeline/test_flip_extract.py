@@ -106,6 +106,7 @@ def cli(*args: str):
     return CliRunner().invoke(main, list(args))
 
 
+@pytest.mark.slow
 def test_an_interrupted_flip_pass_resumes_and_cache_ls_shows_it(h36m_root, tmp_path):
     """Two shards; a flip pass stopped after one leaves the store complete (flips unusable, `ls`
     shows 1/2); the rerun writes only the other shard and equals a flip pass run in one go."""
@@ -139,6 +140,7 @@ def test_an_interrupted_flip_pass_resumes_and_cache_ls_shows_it(h36m_root, tmp_p
     assert FeatureStore.open(int8).has_flip_features()  # the flip maps travel with a conversion
 
 
+@pytest.mark.slow
 def test_int8_store_gets_flip_codes_and_scales(h36m_root, tmp_path):
     data = make_h36m_copy(h36m_root, tmp_path / "data")
     config = write_config(tmp_path / "extract.py", slim_extract_config(shard_frames=2, cache={"dtype": "int8"}))

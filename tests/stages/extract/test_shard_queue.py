@@ -9,6 +9,7 @@ import sys
 import threading
 
 import numpy as np
+import pytest
 
 from cache.claims import FLIP_CLAIMS_DIR, ShardClaims
 from cache.store import FeatureStore
@@ -45,6 +46,7 @@ def _incomplete_store(tmp_path, pending: list[int]) -> FeatureStore:
     return FeatureStore.open(store.path, mode="r+", allow_incomplete=True)
 
 
+@pytest.mark.slow
 def test_a_waiting_process_takes_over_the_shard_of_a_peer_that_dies(tmp_path):
     store = _incomplete_store(tmp_path, pending=[2])
     peer = _peer_holding(store.path, 2)
@@ -69,6 +71,7 @@ def test_a_waiting_process_takes_over_the_shard_of_a_peer_that_dies(tmp_path):
         peer.wait(30)
 
 
+@pytest.mark.slow
 def test_a_waiting_process_stops_waiting_when_the_peer_finishes(tmp_path):
     store = _incomplete_store(tmp_path, pending=[1])
     peer = _peer_holding(store.path, 1)
@@ -93,6 +96,7 @@ def _extract(cfg, data, cache_dir, **kwargs):
                                          device="cpu", progress=False, **kwargs))
 
 
+@pytest.mark.slow
 def test_a_flip_pass_killed_with_its_claim_left_is_finished_by_the_next_run(h36m_copy, tmp_path):
     """The first run computes one flip shard and dies holding the claim of the next (a dead pid's
     claim in ``claims_flip/``); the rerun takes it over and the store equals an uninterrupted one."""

@@ -41,6 +41,7 @@ def _joint_feat_store(tmp_path, in_memory: bool):
     ("joint_feat/0", lambda tmp: _joint_feat_store(tmp, in_memory=False)),
     ("joint_feat/1", lambda tmp: _joint_feat_store(tmp, in_memory=True)),
 ])
+@pytest.mark.slow
 def test_a_corrupt_derived_array_stops_training_naming_array_and_frame(tmp_path, array, make):
     path, sections = make(tmp_path)
     flip_byte(path, array, BAD_FRAME)

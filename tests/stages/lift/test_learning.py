@@ -74,6 +74,7 @@ def _weights_after(tmp_path, store_path, seed: int, name: str) -> dict[str, torc
     return torch.load(result.last_checkpoint, map_location="cpu", weights_only=False)["state_dict"]
 
 
+@pytest.mark.slow
 def test_a_seed_decides_the_weights_and_reproduces_them_bit_for_bit(tmp_path):
     store = make_store(tmp_path / "s.zarr", num_frames=32, shard_frames=8)
     first = _weights_after(tmp_path, store.path, 0, "a")
