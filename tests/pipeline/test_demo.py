@@ -9,6 +9,8 @@ from pipeline.cli import main
 
 
 @pytest.mark.slow
+# the whole demo at toy size, its rerun, a two-seed dtype study and two ablations: eight lifter trainings
+@pytest.mark.timeout(1800)
 def test_demo_end_to_end_at_toy_scale(tmp_path):
     args = ["demo", "--world", "limbs", "--work-dir", str(tmp_path / "demo"), "--train-frames", "48", "--test-frames", "24",
             "--detector-epochs", "1", "--lift-epochs", "1"]

@@ -53,8 +53,6 @@ def _mean_pose_mpjpe(store) -> float:
 
 
 @pytest.mark.slow
-# two real trainings of 40 epochs, about a minute each on 2 cores: twice that for a busy CI machine
-@pytest.mark.timeout(600)
 def test_a_short_capf_train_learns_depth_from_the_maps(tmp_path):
     store = make_store(tmp_path / "depth.zarr", num_frames=1024, shard_frames=128, levels=DEPTH_LEVELS,
                        planted_depth=True, image_sizes=ONE_CAMERA)
