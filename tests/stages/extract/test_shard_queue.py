@@ -46,18 +46,25 @@ def _incomplete_store(tmp_path, pending: list[int]) -> FeatureStore:
     return FeatureStore.open(store.path, mode="r+", allow_incomplete=True)
 
 
+def _waiting_queue(store: FeatureStore) -> tuple[ShardQueue, threading.Thread, list[bool]]:
+    """A queue that found nothing to claim (a live peer holds the pending shard), waiting for others
+    in a thread; its answer lands in the list."""
+    queue = ShardQueue(store, poll_seconds=0.05)
+    assert list(queue.claim_round()) == []
+    outcome: list[bool] = []
+    waiter = threading.Thread(target=lambda: outcome.append(queue.wait_for_others()), daemon=True)
+    waiter.start()
+    waiter.join(0.5)
+    assert waiter.is_alive(), "wait_for_others returned while a live peer held the shard"
+    return queue, waiter, outcome
+
+
 @pytest.mark.slow
 def test_a_waiting_process_takes_over_the_shard_of_a_peer_that_dies(tmp_path):
     store = _incomplete_store(tmp_path, pending=[2])
     peer = _peer_holding(store.path, 2)
     try:
-        queue = ShardQueue(store, poll_seconds=0.05)
-        assert list(queue.claim_round()) == []  # the live peer holds the only pending shard
-        outcome = []
-        waiter = threading.Thread(target=lambda: outcome.append(queue.wait_for_others()), daemon=True)
-        waiter.start()
-        waiter.join(0.5)
-        assert waiter.is_alive(), "wait_for_others returned while a live peer held the shard"
+        queue, waiter, outcome = _waiting_queue(store)
         peer.kill()
         peer.wait(30)
         waiter.join(30)
@@ -76,13 +83,7 @@ def test_a_waiting_process_stops_waiting_when_the_peer_finishes(tmp_path):
     store = _incomplete_store(tmp_path, pending=[1])
     peer = _peer_holding(store.path, 1)
     try:
-        queue = ShardQueue(store, poll_seconds=0.05)
-        assert list(queue.claim_round()) == []
-        outcome = []
-        waiter = threading.Thread(target=lambda: outcome.append(queue.wait_for_others()), daemon=True)
-        waiter.start()
-        waiter.join(0.3)
-        assert waiter.is_alive()
+        queue, waiter, outcome = _waiting_queue(store)
         store.group["done"][1] = True  # the peer flags its shard done (and is still alive)
         waiter.join(30)
         assert outcome == [False] and queue.claimed == []  # nothing left to do; the shard is not redone
