@@ -56,9 +56,11 @@ def cache_verify(store: Path) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def cache_joint_feats(store: Path, convention: str, overwrite: bool, quiet: bool) -> None:
     """Add joint_feat/<level> to STORE: its maps sampled at the lifter's joints (no detector run)."""
+    from cache.pass_lock import exclusive_pass
     from stages.lift.joint_feats import write_joint_feats
 
-    click.echo(write_joint_feats(store, convention=convention, overwrite=overwrite, progress=not quiet).summary())
+    with exclusive_pass(store, "joint_feat"):  # never beside an extraction's own joint-feature pass
+        click.echo(write_joint_feats(store, convention=convention, overwrite=overwrite, progress=not quiet).summary())
 
 
 @cache.command("convert")

@@ -105,6 +105,7 @@ def prepare_demo_cache(settings: DemoSettings, dataset_overrides: dict | None = 
     from stages.detector.training import train_detector
     from stages.extract.runner import ExtractRequest, run_extraction
     from stages.synth.writer import write_synthetic_h36m
+    from stages.threads import fixed_torch_threads
 
     work = settings.work_dir
     data_root = work / "synth_h36m"
@@ -117,17 +118,19 @@ def prepare_demo_cache(settings: DemoSettings, dataset_overrides: dict | None = 
     echo("synth", f"{meta['counts']['train']['frames']} train + {meta['counts']['test']['frames']} test frames "
                    f"({settings.world} world) in {data_root}")
 
-    detector = train_detector(DETECTOR_CONFIG, data_root, work / "detector", max_epochs=settings.detector_epochs,
-                              seed=settings.seed)
+    with fixed_torch_threads():  # the same weights on every machine (stages.threads)
+        detector = train_detector(DETECTOR_CONFIG, data_root, work / "detector", max_epochs=settings.detector_epochs,
+                                  seed=settings.seed)
     echo("detector", f"{detector.checkpoint} (sha256 {detector.sha256[:12]}…), 2D PCK@0.05 on the test split "
                       f"{detector.pck:.3f}")
 
     extract_cfg = load_config(EXTRACT_CONFIG)
     extract_cfg["detector"]["checkpoint_sha256"] = detector.sha256
     extract_cfg["dataset"].update(dataset_overrides or {})
-    extraction = run_extraction(ExtractRequest(config=extract_cfg, data_root=data_root,
-                                               cache_dir=settings.cache_dir or work / "cache",
-                                               checkpoint=detector.checkpoint, flip=settings.flip))
+    with fixed_torch_threads():
+        extraction = run_extraction(ExtractRequest(config=extract_cfg, data_root=data_root,
+                                                   cache_dir=settings.cache_dir or work / "cache",
+                                                   checkpoint=detector.checkpoint, flip=settings.flip))
     echo("extract", extraction.summary())
     return DemoCache(extraction.path, FeatureStore.open(extraction.path).key, detector.pck)
 

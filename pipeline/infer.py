@@ -131,9 +131,25 @@ def _publish(tmp: Path, out: Path) -> None:
         os.replace(tmp, out)
 
 
+# What a run writes into --out (``_write_outputs``): publishing a new run replaces the whole folder,
+# so an existing --out may hold these and nothing else.
+_OUTPUT_NAMES = ("predictions.h5", "results_*.json", "*_3d.mp4", "*_3d.png", "metrics.json", "sampling",
+                 "sampling/frame_*.png")
+
+
 def _check_out(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "predictions.h5").is_file())):
+    """Refuse an --out whose replacement would delete anything a run did not write."""
+    if not out.exists():
+        return
+    entries = list(out.iterdir()) if out.is_dir() else None
+    if entries is None or (entries and not (out / "predictions.h5").is_file()):
         raise InferError(f"{out}: exists and is not an earlier `capf infer` output; choose another --out")
+    entries += list((out / "sampling").iterdir()) if (out / "sampling").is_dir() else []
+    foreign = sorted(str(e.relative_to(out)) for e in entries
+                     if not any(e.relative_to(out).match(pattern) for pattern in _OUTPUT_NAMES))
+    if foreign:
+        raise InferError(f"{out}: holds {foreign[0]!r}, which `capf infer` did not write and replacing the folder "
+                         "would delete; move it or choose another --out")
 
 
 def _slug(text: str) -> str:
@@ -166,6 +182,9 @@ def _plan(request: InferRequest) -> _Plan:
     from stages.lift.settings import lift_settings
     from stages.synth.clip import annotated_boxes_path, ground_truth_path
 
+    if request.boxes is not None and request.person_config is not None:
+        raise InferError(f"--boxes {request.boxes} and --person-config {request.person_config} both give person "
+                         "boxes; pass one of them")
     demo_mode = request.ckpt is None
     detector_checkpoint = request.detector_checkpoint
     if demo_mode:

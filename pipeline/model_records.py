@@ -60,6 +60,7 @@ def train_and_record(name: str, config: str, store_path: Path, work: Path, store
     from stages.lift.cost import count_cost
     from stages.lift.settings import lift_settings
     from stages.lift.train import TrainRequest, train
+    from stages.threads import fixed_torch_threads
 
     raw = merge_overrides(load_config(config), overrides or {})
     cfg = lift_settings(raw)
@@ -79,8 +80,9 @@ def train_and_record(name: str, config: str, store_path: Path, work: Path, store
         return None
     if seed is not None:
         cfg["train"]["seed"] = seed
-    result = train(TrainRequest(cfg=cfg, store_path=store_path, work_root=work / "runs",
-                                config_name=name, epochs=epochs, device="auto", progress=True))
+    with fixed_torch_threads():  # a study's numbers must not depend on the machine's cores (stages.threads)
+        result = train(TrainRequest(cfg=cfg, store_path=store_path, work_root=work / "runs",
+                                    config_name=name, epochs=epochs, device="auto", progress=True))
     model = build_lifter(cfg, geometry_from_store(cfg, FeatureStore.open(store_path)))
     cost = count_cost(model)
     record = {"mpjpe": float(result.metrics["mpjpe"]), "p_mpjpe": float(result.metrics["p_mpjpe"]),

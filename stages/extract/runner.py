@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
+from cache.pass_lock import exclusive_pass
 from cache.store import FeatureStore, StoreSpec, create_store
 from stages.detector.topdown import CropPipeline, TopdownDetector
 from stages.distributed import Ranks
@@ -154,7 +155,7 @@ def run_extraction(request: ExtractRequest, plan: ExtractPlan | None = None) -> 
     cfg = extract_settings(request.config)
     plan = plan or plan_extraction(request)
     if plan.complete_store() is not None and not (request.flip and not _has_flips(plan.path)):
-        _add_joint_feats(plan.path, request)  # a store from before joint features gets them (maps only, no detector)
+        add_joint_feats(plan.path, progress=request.progress)  # a store from before joint features gets them (maps only, no detector)
         return ExtractResult(plan.path, len(plan.index), True, 0, 0, time.perf_counter() - started, True,
                              flip_complete=_has_flips(plan.path))
 
@@ -187,7 +188,7 @@ def run_extraction(request: ExtractRequest, plan: ExtractPlan | None = None) -> 
     frames_written = ranks.sum_count(frames_written)
     complete = store.mark_complete_if_done() if ranks.main else store.done_mask().all()
     if complete:
-        _add_joint_feats(plan.path, request)
+        add_joint_feats(plan.path, progress=request.progress)
     shards = list(queue.claimed)
     flip_frames, flip_complete = 0, None
     budget = None if request.max_shards is None else request.max_shards - len(queue.claimed)
@@ -214,8 +215,9 @@ def _flip_pass(store: FeatureStore, detector: TopdownDetector, dataset: "_CropDa
     """``feat_flip/<l>`` for the pending flip shards: the same crops, mirrored, through the same
     detector; (frames written over all ranks, detector seconds, flip pass complete, shards claimed)."""
     ranks = Ranks.current()
-    if ranks.main:
-        store.add_flip_arrays()
+    if ranks.main:  # independent processes lay the flip arrays out one at a time: each sees them whole
+        with exclusive_pass(store.path, "flip_layout"):
+            store.add_flip_arrays()
     ranks.barrier()
     if not ranks.main:
         store = FeatureStore.open(store.path, mode="r+", allow_incomplete=True)
@@ -278,13 +280,18 @@ def _run_pass(queue: ShardQueue, dataset: "_CropDataset", compute, write_shard, 
     return frames_written, detector_seconds
 
 
-def _add_joint_feats(path: Path, request: ExtractRequest) -> None:
-    """Rank 0 samples the finished maps at the joints (``joint_feat/<l>``, stages.lift.joint_feats)."""
+def add_joint_feats(path: Path, *, progress: bool = True) -> None:
+    """Rank 0 samples the finished maps at the joints (``joint_feat/<l>``, stages.lift.joint_feats).
+
+    Every independent process that completes the store gets here at about the same time; the pass
+    builds one temporary group and renames it, so it runs under the store's pass lock: the first
+    process writes the joint features, the others wait and find them there."""
     from stages.lift.joint_feats import ensure_joint_feats
 
     ranks = Ranks.current()
     if ranks.main:
-        ensure_joint_feats(path, progress=request.progress)
+        with exclusive_pass(path, "joint_feat"):
+            ensure_joint_feats(path, progress=progress)
     ranks.barrier()
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from cache.key import sha256_file
+from cache.pass_lock import exclusive_pass
 from cache.store import FeatureStore, LevelSpec
 from stages.lift.build import LevelGeometry, build_lifter, geometry_from_store
 from stages.lift.augment import resolve_flip_features
@@ -132,7 +133,8 @@ def prepare_store(lifter: Lifter, store_path: Path, *, progress: bool = True) ->
     store that has them with that convention is left alone). None: nothing to add."""
     if lifter.temporal_frames is None or lifter.model.context == "none":
         return None
-    return write_joint_feats(store_path, convention=lifter.model.ref_convention, progress=progress)
+    with exclusive_pass(store_path, "joint_feat"):  # two runs on one clip share the store
+        return write_joint_feats(store_path, convention=lifter.model.ref_convention, progress=progress)
 
 
 @dataclass

@@ -67,6 +67,7 @@ def _check_in_child(verifier: ChunkVerifier, chunks: dict[int, np.ndarray]) -> N
         verifier.check(frame, chunk)
 
 
+@pytest.mark.slow
 def test_forked_workers_share_what_is_verified(written_store):
     verifier = ChunkVerifier(written_store.path / "feat" / "0", SPEC.num_frames)
     chunks = {frame: _chunk(written_store, "0", frame) for frame in (1, 4)}

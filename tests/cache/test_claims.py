@@ -9,17 +9,20 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from cache.claims import Claim, ShardClaims
 
 CLAIM_AND_EXIT = "import sys; from cache.claims import ShardClaims; ShardClaims(sys.argv[1]).try_claim(int(sys.argv[2]))"
 
 
 def _claim_all(store: str, shards: int, start, results) -> None:
-    start.wait()
+    start.wait(60)
     claims = ShardClaims(Path(store))
     results.put((os.getpid(), [s for s in range(shards) if claims.try_claim(s)]))
 
 
+@pytest.mark.slow
 def test_racing_processes_win_each_shard_exactly_once(tmp_path):
     context = multiprocessing.get_context("fork")
     start, results = context.Event(), context.Queue()
@@ -36,8 +39,10 @@ def test_racing_processes_win_each_shard_exactly_once(tmp_path):
         assert all(ShardClaims(tmp_path).holder(s).pid == pid for s in shards)
 
 
+@pytest.mark.slow
 def test_a_dead_process_claim_is_taken_over(tmp_path):
-    subprocess.run([sys.executable, "-c", CLAIM_AND_EXIT, str(tmp_path), "3"], check=True, cwd=Path.cwd())
+    subprocess.run([sys.executable, "-c", CLAIM_AND_EXIT, str(tmp_path), "3"], check=True, cwd=Path.cwd(),
+                   timeout=120)
     claims = ShardClaims(tmp_path)
     dead = claims.holder(3)
     assert dead is not None and dead.pid != os.getpid() and not dead.is_alive()
@@ -47,6 +52,7 @@ def test_a_dead_process_claim_is_taken_over(tmp_path):
     assert claims.holder(3) is None and not (tmp_path / "claims" / "3.claim").exists()
 
 
+@pytest.mark.slow
 def test_a_live_claim_is_respected_until_its_process_dies(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", CLAIM_AND_EXIT + "; import time; time.sleep(60)",
                                str(tmp_path), "1"])
@@ -61,7 +67,7 @@ def test_a_live_claim_is_respected_until_its_process_dies(tmp_path):
         assert claims.holder(1).pid == holder.pid
     finally:
         holder.kill()
-        holder.wait()
+        holder.wait(60)
     assert claims.try_claim(1)
 
 

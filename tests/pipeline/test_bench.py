@@ -1,5 +1,7 @@
-"""`make bench ARGS=--quick` as a smoke test: the command a user runs writes every figure the README
-promises, each a real measurement (finite, positive)."""
+"""`make bench ARGS=--quick`: the command a user runs writes every figure the README promises, each a
+real measurement (finite, positive), and the figures hold the relations that make them what they
+claim: each ratio is the quotient of the two speeds recorded beside it, int8 maps take half the bytes
+of fp16 ones, compression only shrinks, the FLOPs ratio is against the paper's 609.9 M."""
 
 from __future__ import annotations
 
@@ -55,3 +57,14 @@ def test_bench_quick_writes_every_readme_figure(tmp_path):
     assert results["bytes_per_frame_ratio"]["blosc-zstd"] < 1 <= results["bytes_per_frame_ratio"]["none"] < 1.01
     for figure in ("extraction end to end / forward alone", "training lazy (1 workers)", "FLOPs per frame"):
         assert figure in run.stdout, figure
+
+    absolute = results["absolute"]
+    assert results["extract_vs_forward"] == pytest.approx(absolute["extract_fps"] / absolute["forward_fps"])
+    for workers, ratio in results["loader_vs_memory"].items():
+        assert ratio == pytest.approx(absolute["train_lazy_sps"][workers] / absolute["train_memory_sps"][workers])
+    reads = absolute["reads_fps"]
+    for reader, ratio in results["cache_read_vs_memmap"].items():
+        assert ratio == pytest.approx(reads[f"{reader}_fps"] / reads["memmap_fps"])
+    sizes = results["bytes_per_frame_ratio"]
+    assert 0.45 < sizes["int8-none"] / sizes["none"] < 0.6  # one byte per value plus 8 B of scales per channel
+    assert results["flops_vs_paper"] == pytest.approx(results["flops_per_frame"] / 609.9e6)

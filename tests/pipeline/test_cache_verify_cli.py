@@ -60,12 +60,14 @@ def flip_byte(path: Path, offset: int) -> None:
     path.write_bytes(bytes(data))
 
 
+@pytest.mark.slow
 def test_a_good_store_verifies(store):
     run = capf_verify(store)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().startswith(f"{store}: ok (")
 
 
+@pytest.mark.slow
 def test_a_corrupt_compressed_chunk_is_named_by_array_and_frame(store):
     path = shard_file(store, "1", shard=1)
     offset, nbytes = shard_index(path.read_bytes())[1]  # frame 3: the second frame of shard 1
@@ -78,6 +80,7 @@ def test_a_corrupt_compressed_chunk_is_named_by_array_and_frame(store):
     assert lines[1].startswith(f"Error: {store}: 1 bad chunk(s) of ")
 
 
+@pytest.mark.slow
 def test_a_corrupt_shard_index_names_every_frame_of_the_shard(store):
     path = shard_file(store, "0", shard=1)
     size = path.stat().st_size

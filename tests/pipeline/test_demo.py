@@ -9,6 +9,8 @@ from pipeline.cli import main
 
 
 @pytest.mark.slow
+# the whole demo at toy size, its rerun, a two-seed dtype study and two ablations: eight lifter trainings
+@pytest.mark.timeout(1800)
 def test_demo_end_to_end_at_toy_scale(tmp_path):
     args = ["demo", "--world", "limbs", "--work-dir", str(tmp_path / "demo"), "--train-frames", "48", "--test-frames", "24",
             "--detector-epochs", "1", "--lift-epochs", "1"]
@@ -36,7 +38,9 @@ def test_demo_end_to_end_at_toy_scale(tmp_path):
     fp16, int8 = result["fp16 store"], result["int8 store (per frame and channel uint8)"]
     assert fp16["seeds"] == int8["seeds"] == [0, 1]
     assert fp16["mpjpe"][0] == pytest.approx(summary["step3_full"]["mpjpe"])
-    assert int8["mean"] == pytest.approx(sum(int8["mpjpe"]) / 2) and int8["std"] >= 0
+    assert int8["mean"] == pytest.approx(sum(int8["mpjpe"]) / 2)
+    # each seed trains its own lifter: ignored seeds would give two equal numbers and a std of 0
+    assert int8["mpjpe"][0] != int8["mpjpe"][1] and int8["std"] > 0 and fp16["mpjpe"][0] != fp16["mpjpe"][1]
     assert "± " in (tmp_path / "demo" / "studies" / "dtype.md").read_text()
 
     ablation = CliRunner().invoke(main, ["ablate", *args[1:], "--config", "configs/demo/step1_concat.py",

@@ -35,11 +35,11 @@ def test_two_gloo_ranks_write_the_same_store_as_one_process(sharded_setup, tmp_p
     data, config = sharded_setup
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     two = subprocess.run(extract_command(config, data, tmp_path / "two", 2), cwd=PROJECT_ROOT, env=env,
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, timeout=400)
     assert two.returncode == 0, two.stderr[-2000:]
     assert "extracted 16 of 16 frames" in two.stdout
     one = subprocess.run(extract_command(config, data, tmp_path / "one", 1), cwd=PROJECT_ROOT, env=env,
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, timeout=400)
     assert one.returncode == 0, one.stderr[-2000:]
     (two_path,), (one_path,) = (tmp_path / "two").glob("*.zarr"), (tmp_path / "one").glob("*.zarr")
     assert two_path.name == one_path.name
@@ -76,7 +76,7 @@ def test_a_killed_rank_leaves_its_shards_for_a_rerun(sharded_setup, h36m_root, t
                 done = 0
             if done >= 1:
                 victim = int(subprocess.run(["pgrep", "-P", str(job.pid)], capture_output=True,
-                                            text=True).stdout.split()[-1])
+                                            text=True, timeout=30).stdout.split()[-1])
                 killed_rank = rank_of(victim)
                 os.kill(victim, signal.SIGKILL)
         time.sleep(0.05)
@@ -94,14 +94,14 @@ def test_a_killed_rank_leaves_its_shards_for_a_rerun(sharded_setup, h36m_root, t
     pending_frames = sum(stop - start for start, stop in map(partial.spec.shard_bounds, pending))
 
     clean = subprocess.run(extract_command(config, data, tmp_path / "clean", 1), cwd=PROJECT_ROOT, env=env,
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, timeout=400)
     assert clean.returncode == 0, clean.stderr[-2000:]
     (clean_path,) = (tmp_path / "clean").glob("*.zarr")
     for nproc in (1, 2):
         copy_dir = tmp_path / f"rerun-{nproc}"
         shutil.copytree(path, copy_dir / path.name)
         rerun = subprocess.run(extract_command(config, data, copy_dir, nproc), cwd=PROJECT_ROOT, env=env,
-                               capture_output=True, text=True)
+                               capture_output=True, text=True, timeout=400)
         assert rerun.returncode == 0, rerun.stderr[-2000:]
         assert f"extracted {pending_frames} of 16 frames" in rerun.stdout, (nproc, rerun.stdout)
         assert FeatureStore.open(copy_dir / path.name).is_complete()

@@ -20,9 +20,9 @@ from tests.helpers import (PROJECT_ROOT, SHARED_DATA, arrays_of, make_h36m_copy,
                            slim_extract_config, write_config)
 
 
-def capf(*args: str, **kwargs) -> subprocess.CompletedProcess:
+def capf(*args: str, timeout: float = 400, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=PROJECT_ROOT, capture_output=True,
-                          text=True, **kwargs)
+                          text=True, timeout=timeout, **kwargs)
 
 
 def snapshot(directory: Path) -> dict[str, str]:
@@ -80,7 +80,7 @@ def test_killed_extraction_resumes_to_a_byte_identical_store(h36m_root, tmp_path
                 break
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    process.wait(60)
     (store_path,) = killed_dir.glob("*.zarr")
     partial = FeatureStore.open(store_path, allow_incomplete=True)
     done_before = int(partial.done_mask().sum())
@@ -144,6 +144,7 @@ def test_bad_input_is_one_line_and_leaves_the_store_alone(existing_store, h36m_c
     assert snapshot(cache_dir) == before
 
 
+@pytest.mark.slow
 def test_unknown_config_exits_non_zero_with_its_name(tmp_path):
     run = capf("extract", "--config", "configs/extract/nope.py", "--data-root", str(tmp_path), "--random-init")
     assert run.returncode != 0

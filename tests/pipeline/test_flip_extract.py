@@ -23,7 +23,8 @@ FLIP_NAMES = ("feat_flip", "flip_done")
 
 
 def capf(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=400)
 
 
 def array_files(store: Path) -> dict[str, str]:
@@ -105,6 +106,7 @@ def cli(*args: str):
     return CliRunner().invoke(main, list(args))
 
 
+@pytest.mark.slow
 def test_an_interrupted_flip_pass_resumes_and_cache_ls_shows_it(h36m_root, tmp_path):
     """Two shards; a flip pass stopped after one leaves the store complete (flips unusable, `ls`
     shows 1/2); the rerun writes only the other shard and equals a flip pass run in one go."""
@@ -138,6 +140,7 @@ def test_an_interrupted_flip_pass_resumes_and_cache_ls_shows_it(h36m_root, tmp_p
     assert FeatureStore.open(int8).has_flip_features()  # the flip maps travel with a conversion
 
 
+@pytest.mark.slow
 def test_int8_store_gets_flip_codes_and_scales(h36m_root, tmp_path):
     data = make_h36m_copy(h36m_root, tmp_path / "data")
     config = write_config(tmp_path / "extract.py", slim_extract_config(shard_frames=2, cache={"dtype": "int8"}))
@@ -166,7 +169,7 @@ def test_two_gloo_ranks_write_the_flip_maps_of_one_process(h36m_root, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for nproc in (2, 1):
         run = subprocess.run([*extract_command(config, data, tmp_path / str(nproc), nproc), "--flip"],
-                             cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+                             cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=400)
         assert run.returncode == 0, run.stderr[-2000:]
     (two,), (one,) = (tmp_path / "2").glob("*.zarr"), (tmp_path / "1").glob("*.zarr")
     two_store, one_store = FeatureStore.open(two), FeatureStore.open(one)

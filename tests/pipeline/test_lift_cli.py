@@ -93,6 +93,7 @@ def _flops_text(config) -> dict:
             "modules": {line.rsplit(maxsplit=2)[0].strip() for line in modules}}
 
 
+@pytest.mark.slow
 def test_every_shipped_lift_config_builds_what_its_name_says():
     """Every lift config in configs/capf, configs/ablations and configs/demo builds, and the model
     `capf flops` builds from it has the context and levels its file name promises."""
@@ -146,6 +147,7 @@ def store(tmp_path):
     return make_store(tmp_path / "s.zarr", num_frames=32, shard_frames=8)
 
 
+@pytest.mark.slow
 def test_train_then_eval_from_the_command_line(store, tmp_path):
     config = write_config(tmp_path / "tiny.py", tiny_config())
     work = tmp_path / "work"

@@ -12,6 +12,8 @@ happen by itself), and runs a real extraction with one loader worker.
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import PROJECT_ROOT, SHARED_DATA, slim_extract_config
 
 SCRIPT = """
@@ -42,6 +44,7 @@ print("complete" if result.complete else "incomplete", len(multiprocessing.activ
 """
 
 
+@pytest.mark.slow
 def test_no_loader_finaliser_runs_in_a_forked_worker(tmp_path):
     import json
 

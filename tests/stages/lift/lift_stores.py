@@ -31,9 +31,30 @@ def h36m_to_coco_like(kp: np.ndarray) -> np.ndarray:
     return coco
 
 
+def depth_maps(kp_input: np.ndarray, depth_rel_mm: np.ndarray, level: LevelSpec,
+               rng: np.random.Generator) -> np.ndarray:
+    """Maps that carry what 2D joints lack: ``(n, C, H, W)`` float16 whose channel 0 is a depth image
+    (each cell holds the root-relative depth / 400 mm of the joint nearest to it, as a renderer's
+    z-buffer would) and whose other channels are noise. A lifter that samples the maps at the
+    joints can read each joint's depth; one that sees only the 2D joints cannot.
+
+    kp_input: ``(n, 17, 2)`` joints in input pixels; depth_rel_mm: ``(n, 17)``."""
+    ys, xs = np.mgrid[0:level.height, 0:level.width].astype(np.float32) * level.stride  # cell u at pixel u*s
+    cells = np.stack([xs, ys], -1).reshape(-1, 2)  # (H*W, 2)
+    maps = rng.standard_normal((len(kp_input), level.channels, level.height * level.width)).astype(np.float32)
+    for i, joints in enumerate(kp_input):
+        nearest = np.argmin(((cells[:, None, :] - joints[None]) ** 2).sum(-1), axis=1)
+        maps[i, 0] = depth_rel_mm[i, nearest] / 400.0
+    return maps.reshape(len(kp_input), level.channels, level.height, level.width).astype(np.float16)
+
+
 def make_store(path: Path, *, num_frames: int = 32, shard_frames: int = 8, joint_format: str = "coco17",
                compression: str = "none", levels=LEVELS, seed: int = 0,
-               feature_dtype: str = "float16") -> FeatureStore:
+               feature_dtype: str = "float16", planted_depth: bool = False,
+               image_sizes=IMAGE_SIZES) -> FeatureStore:
+    """``planted_depth``: the maps are ``depth_maps`` (signal a context-aware lifter can learn from)
+    instead of noise. ``image_sizes``: frame i is seen in image ``image_sizes[i % len]`` (the default
+    puts the training subject S1 in one size and S9 in the other)."""
     rng = np.random.default_rng(seed)
     n = num_frames
     w_in, h_in = INPUT_WH
@@ -45,7 +66,7 @@ def make_store(path: Path, *, num_frames: int = 32, shard_frames: int = 8, joint
     gt3d = rng.uniform(-400, 400, (n, 17, 3)).astype(np.float32)
     gt3d[:, 0] = 0
     gt3d += np.array([0, 0, 4000], np.float32) + rng.uniform(-200, 200, (n, 1, 3)).astype(np.float32)
-    sizes = np.array([IMAGE_SIZES[i % 2] for i in range(n)], dtype=np.int32)
+    sizes = np.array([image_sizes[i % len(image_sizes)] for i in range(n)], dtype=np.int32)
     centre = sizes[:, None, :] / 2
     kp2d_h36m = (1000.0 * gt3d[..., :2] / gt3d[..., 2:3] + centre).astype(np.float32)
     lo, hi = kp2d_h36m.min(axis=1, keepdims=True) - 20, kp2d_h36m.max(axis=1, keepdims=True) + 20
@@ -67,8 +88,12 @@ def make_store(path: Path, *, num_frames: int = 32, shard_frames: int = 8, joint
     store = FeatureStore.open(path, mode="r+", allow_incomplete=True)
     for shard in range(spec.num_shards):
         start, stop = spec.shard_bounds(shard)
-        arrays = {f"feat/{lv.name}": rng.standard_normal((stop - start, lv.channels, lv.height, lv.width))
-                  .astype(np.float16) for lv in specs}
+        if planted_depth:
+            depth_rel = gt3d[start:stop, :, 2] - gt3d[start:stop, :1, 2]
+            arrays = {f"feat/{lv.name}": depth_maps(kp_input_h36m[start:stop], depth_rel, lv, rng) for lv in specs}
+        else:
+            arrays = {f"feat/{lv.name}": rng.standard_normal((stop - start, lv.channels, lv.height, lv.width))
+                      .astype(np.float16) for lv in specs}
         arrays.update(kp2d=convert(kp2d_h36m[start:stop]), kp2d_input=convert(kp_input_h36m[start:stop]),
                       score=np.ones((stop - start, 17), np.float32), det_kp2d=kp2d_h36m[start:stop],
                       affine=np.zeros((stop - start, 2, 3), np.float32))

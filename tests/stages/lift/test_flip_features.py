@@ -97,6 +97,7 @@ def _same(a: dict, b: dict) -> bool:
     return all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_extracted_training_reads_feat_flip_exactly_on_mirrored_batches(stores, tmp_path):
     """Poisoned flip maps change training only when batches are mirrored with 'extracted'; 'mirrored'
     on a store with flip maps is bit for bit the run on a store without them."""
@@ -162,6 +163,7 @@ def test_int8_flip_codes_are_dequantised_after_the_copy(tmp_path):
     assert "feat_flip_scales" not in moved
 
 
+@pytest.mark.slow
 def test_a_resumed_extracted_run_reads_the_same_flip_maps(stores, tmp_path):
     """Stopped mid-epoch and resumed, the sampler asks for feat_flip on the very batches the loop
     mirrors (the loop checks it) and the run ends with the uninterrupted run's weights."""
@@ -176,6 +178,7 @@ def test_a_resumed_extracted_run_reads_the_same_flip_maps(stores, tmp_path):
     assert _same(load(whole.last_checkpoint), load(resumed.last_checkpoint))
 
 
+@pytest.mark.slow
 def test_eval_with_extracted_on_a_store_without_flip_maps_stops_before_predicting(stores, tmp_path):
     from stages.lift.evaluate import evaluate_checkpoint
 

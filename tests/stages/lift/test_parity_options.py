@@ -229,6 +229,7 @@ def test_evaluate_passes_reroot_to_the_metrics_and_records_it(tmp_path):
     assert results[False]["p_mpjpe"] == pytest.approx(results[True]["p_mpjpe"], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_training_validates_and_reports_with_the_configs_reroot(tmp_path):
     """`eval.reroot=False` reaches training's validation and the final report (train.py passes it)."""
     import json

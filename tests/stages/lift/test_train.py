@@ -115,6 +115,7 @@ def _assert_same_weights(a: dict, b: dict) -> None:
     assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
 
 
+@pytest.mark.slow
 def test_a_run_writes_checkpoints_logs_and_the_report(store, tmp_path):
     result = train(TrainRequest(cfg=tiny_config(), store_path=store.path, work_root=tmp_path, config_name="tiny",
                                 progress=False))
@@ -142,6 +143,7 @@ def test_two_runs_of_one_config_get_their_own_dirs(store, tmp_path):
     assert new_run_dir(tmp_path, "tiny") not in (first, second)
 
 
+@pytest.mark.slow
 def test_resume_from_a_mid_epoch_stop_matches_an_uninterrupted_run(store, tmp_path):
     cfg = tiny_config(train=dict(epochs=2), eval=dict(after_train=False))
     whole = train(TrainRequest(cfg=cfg, store_path=store.path, work_root=tmp_path / "a", progress=False))
@@ -155,6 +157,7 @@ def test_resume_from_a_mid_epoch_stop_matches_an_uninterrupted_run(store, tmp_pa
     assert resumed.best_val_mpjpe == pytest.approx(whole.best_val_mpjpe)
 
 
+@pytest.mark.slow
 def test_a_kill_before_the_pointer_is_written_resumes_from_the_newest_checkpoint(store, tmp_path):
     """A kill just after ``epoch_1.pth`` is renamed into place but before ``last_checkpoint`` names
     it (CI hit this window): the checkpoint on disk is complete, so --resume must use it."""
@@ -220,6 +223,7 @@ def test_resume_after_sigkill_gives_the_weights_of_an_uninterrupted_run(tmp_path
     assert find_resume_checkpoint(victim_dir)[1].name == "epoch_6.pth"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("context", ["none", "concat", "fusion"])
 def test_every_ablation_step_trains_and_evaluates(store, tmp_path, context):
     result = train(TrainRequest(cfg=tiny_config(model=dict(context=context)), store_path=store.path,

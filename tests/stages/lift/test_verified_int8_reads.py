@@ -73,6 +73,7 @@ def test_a_flipped_byte_stops_the_loader_naming_array_and_frame(tmp_path):
     assert unchecked[np.arange(8, 16)]["feats"][1].shape == (8, 16, 4, 3)  # read anyway, unverified
 
 
+@pytest.mark.slow
 def test_training_on_a_corrupt_copy_exits_nonzero_with_one_line(tmp_path):
     store = make_store(tmp_path / "s.zarr", num_frames=32, shard_frames=8)
     flip_byte(store.path, "feat/0", 6)  # frame 6 is an S1 (training) frame
