@@ -11,6 +11,7 @@ from pipeline.config import load_config
 from pipeline.infer import infer
 from pipeline.cache_cli import cache
 from pipeline.lift_cli import evaluate, flops, train
+from pipeline.live_cli import live
 from pipeline.options import CapfGroup, cache_dir_option
 from pipeline.demo import DEFAULT_WORLD
 from stages.synth.render import DEFAULT_LOOK, LOOKS
@@ -58,6 +59,7 @@ main.add_command(evaluate)
 main.add_command(flops)
 main.add_command(infer)
 main.add_command(cache)
+main.add_command(live)
 
 
 @main.command()
