@@ -34,7 +34,7 @@ import click
 import numpy as np
 
 from pipeline.config import default_cache_dir, load_config
-from pipeline.options import CapfCommand
+from pipeline.options import CapfCommand, lift_model_options
 
 if TYPE_CHECKING:  # imported lazily at run time, so `capf --help` stays fast
     from stages.infer.detector_choice import DetectorChoice, LiftModels
@@ -369,17 +369,7 @@ def _frames_list(_ctx, _param, value: str | None) -> tuple[int, ...] | None:
 
 @click.command(cls=CapfCommand)
 @click.argument("input_path", metavar="[INPUT]", required=False, type=click.Path(path_type=Path))
-@click.option("--ckpt", type=click.Path(path_type=Path), default=None,
-              help="CAPF lift checkpoint (best.pth of a run); default: the demo's full CA-PF (made if missing).")
-@click.option("--lift-config", type=click.Path(path_type=Path), default=None,
-              help="Lift config; default: config.py in the checkpoint's run dir.")
-@click.option("--checkpoint", "detector_checkpoint", type=click.Path(path_type=Path), default=None,
-              help="2D detector checkpoint (.pth); must be the one the lifter was trained with.")
-@click.option("--detector-config", default=None, help="2D detector config; default: the one the lifter was trained with.")
-@click.option("--random-init", is_flag=True, help="2D detector with seeded random weights (smoke runs).")
-@click.option("--person-config", type=click.Path(path_type=Path), default=None, help="mmdet person detector config.")
-@click.option("--person-checkpoint", type=click.Path(path_type=Path), default=None,
-              help="mmdet person detector checkpoint.")
+@lift_model_options
 @click.option("--boxes", type=click.Path(path_type=Path), default=None,
               help="Person boxes JSON (frame number or image name -> [x1, y1, x2, y2] or a list of them).")
 @click.option("--gt", "ground_truth", type=click.Path(path_type=Path), default=None,

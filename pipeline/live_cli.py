@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.options import CapfCommand
+from pipeline.options import CapfCommand, lift_model_options
 
 
 @click.command(cls=CapfCommand)
@@ -19,17 +19,7 @@ from pipeline.options import CapfCommand
               help="JSON lines file (default: stdout; the messages then go to stderr).")
 @click.option("--video", type=click.Path(path_type=Path), default=None, help="Write the side-by-side view here (.mp4).")
 @click.option("--show", is_flag=True, help="Show the side-by-side view in a window (when a display exists).")
-@click.option("--ckpt", type=click.Path(path_type=Path), default=None,
-              help="CAPF lift checkpoint; default: the demo's full CA-PF (made if missing).")
-@click.option("--lift-config", type=click.Path(path_type=Path), default=None,
-              help="Lift config; default: config.py in the checkpoint's run dir.")
-@click.option("--checkpoint", "detector_checkpoint", type=click.Path(path_type=Path), default=None,
-              help="2D detector checkpoint (.pth); must be the one the lifter was trained with.")
-@click.option("--detector-config", default=None, help="2D detector config; default: the one the lifter was trained with.")
-@click.option("--random-init", is_flag=True, help="2D detector with seeded random weights (smoke runs).")
-@click.option("--person-config", type=click.Path(path_type=Path), default=None, help="mmdet person detector config.")
-@click.option("--person-checkpoint", type=click.Path(path_type=Path), default=None,
-              help="mmdet person detector checkpoint.")
+@lift_model_options
 @click.option("--max-people", type=int, default=None, help="At most this many people per frame (highest scores).")
 @click.option("--max-frames", type=int, default=None, help="Stop after this many frames of the source.")
 @click.option("--kpt-thr", type=float, default=0.3, help="Joint confidence that counts, for boxes from the 2D detector.")

@@ -153,16 +153,20 @@ def _causal_pair(tmp_path: Path, change_after: int) -> tuple[Path, Path, int]:
     return write_avi(tmp_path / "a.avi", frames), write_avi(tmp_path / "b.avi", changed), len(frames)
 
 
+def _lines_of_every_frame(video: Path, ckpt: Path, tmp_path: Path) -> tuple[list[dict], str]:
+    code, output = run("live", video, "--ckpt", ckpt, "--kpt-thr", "0", "--pace", "none",
+                       "--out", tmp_path / f"{video.stem}.jsonl")
+    assert code == 0, output
+    return read_lines(tmp_path / f"{video.stem}.jsonl"), output
+
+
 @pytest.mark.slow
 def test_a_single_frame_lifter_outputs_frame_t_from_frames_up_to_t(lifter, tmp_path):  # noqa: F811
     t = 5
     a, b, n = _causal_pair(tmp_path, t)
     out = {}
     for video in (a, b):
-        code, output = run("live", video, "--ckpt", lifter, "--kpt-thr", "0", "--pace", "none",
-                           "--out", tmp_path / f"{video.stem}.jsonl")
-        assert code == 0, output
-        lines = read_lines(tmp_path / f"{video.stem}.jsonl")
+        lines, _ = _lines_of_every_frame(video, lifter, tmp_path)
         assert all(line["delay_frames"] == 0 for line in lines[1:-1])
         out[video.stem] = frames_of(lines)
     assert sorted(out["a"]) == list(range(n))
@@ -178,10 +182,7 @@ def test_a_temporal_lifter_outputs_frame_t_once_t_plus_half_window_has_arrived(t
     a, b, n = _causal_pair(tmp_path, t + half)
     out = {}
     for video in (a, b):
-        code, output = run("live", video, "--ckpt", temporal_lifter, "--kpt-thr", "0", "--pace", "none",
-                           "--out", tmp_path / f"{video.stem}.jsonl")
-        assert code == 0, output
-        lines = read_lines(tmp_path / f"{video.stem}.jsonl")
+        lines, output = _lines_of_every_frame(video, temporal_lifter, tmp_path)
         assert lines[0]["temporal_frames"] == 9 and lines[0]["delay_frames"] == half
         assert lines[0]["delay_ms"] == pytest.approx(half / 25.0 * 1e3)
         assert all(line["delay_frames"] == half for line in lines[1:])

@@ -68,26 +68,25 @@ def write_video(path: Path, n: int, fps: float, size: int = 32) -> Path:
     return path
 
 
-def test_the_newest_frame_wins_and_the_others_are_counted(tmp_path):
-    capture, info, first = open_source(str(write_video(tmp_path / "v.avi", 400, fps=1000.0)))
-    reader = LatestFrameReader(capture, info, first, pace="realtime").start()
+def drain(video: Path, pace: str, seconds_per_frame: float) -> tuple[LatestFrameReader, list[int]]:
+    """Read ``video`` through the reader, taking ``seconds_per_frame`` over each frame taken."""
+    reader = LatestFrameReader(*open_source(str(video)), pace=pace).start()
     taken = []
     while (frame := reader.next()) is not None:
         taken.append(frame.index)
-        time.sleep(0.01)  # a pipeline far slower than 1,000 frames/s
+        time.sleep(seconds_per_frame)
     reader.stop()
+    return reader, taken
+
+
+def test_the_newest_frame_wins_and_the_others_are_counted(tmp_path):
+    reader, taken = drain(write_video(tmp_path / "v.avi", 400, fps=1000.0), "realtime", 0.01)  # a slow pipeline
     assert reader.frames_read == 400 and taken == sorted(taken) and taken[-1] == 399
     assert reader.frames_skipped == 400 - len(taken) > 300 and reader.stopped_early is None
 
 
 def test_unpaced_files_skip_nothing(tmp_path):
-    capture, info, first = open_source(str(write_video(tmp_path / "v.avi", 50, fps=1000.0)))
-    reader = LatestFrameReader(capture, info, first, pace="none").start()
-    taken = []
-    while (frame := reader.next()) is not None:
-        taken.append(frame.index)
-        time.sleep(0.001)
-    reader.stop()
+    reader, taken = drain(write_video(tmp_path / "v.avi", 50, fps=1000.0), "none", 0.001)
     assert taken == list(range(50)) and reader.frames_skipped == 0
 
 
