@@ -137,11 +137,14 @@ def test_no_warning_on_the_synthetic_clip_or_for_models_not_trained_on_it(lifter
                        "--out", tmp_path / "synth.jsonl")
     assert code == 0, output
     assert read_lines(tmp_path / "synth.jsonl")[0]["warning"] is None and "WARNING" not in output
-    code, output = run("live", FOOTBALL, "--ckpt", lifter, "--pace", "none", "--max-frames", "1",
-                       "--out", tmp_path / "real.jsonl")
-    assert code == 0, output
+    # without --out the JSON lines are stdout and the messages stderr
+    result = CliRunner().invoke(main, ["live", str(FOOTBALL), "--ckpt", str(lifter), "--pace", "none",
+                                       "--max-frames", "1"])
+    assert result.exit_code == 0, result.output
+    (tmp_path / "real.jsonl").write_text(result.stdout)
     lines = read_lines(tmp_path / "real.jsonl")
-    assert lines[0]["warning"] is None and lines[-1]["end"] == "frame limit" and "WARNING" not in output
+    assert lines[0]["warning"] is None and lines[-1]["end"] == "frame limit" and "WARNING" not in result.output
+    assert "[live] frame limit: 1 frames in, 1 lifted" in result.stderr
 
 
 def _causal_pair(tmp_path: Path, change_after: int) -> tuple[Path, Path, int]:
