@@ -28,12 +28,12 @@ def _array(items: dict, n: int) -> dict:
     return {"type": "array", "items": items, "minItems": n, "maxItems": n}
 
 
-def _POINT(n: int) -> dict:  # noqa: N802 (reads as a schema constant)
+def _point(n: int) -> dict:
     return _array(_NUMBER, n)
 
 
-def _JOINTS(n: int) -> dict:  # noqa: N802
-    return _array(_POINT(n), 17)
+def _joints(n: int) -> dict:
+    return _array(_point(n), 17)
 
 
 _STATS = {"type": ["object", "null"], "required": ["p50", "p95", "max"],
@@ -44,11 +44,11 @@ _INSTANCE = {
     "type": "object",
     "required": ["track_id", "bbox", "bbox_score", "keypoints", "keypoint_scores", "keypoints_2d"],
     "properties": {"track_id": {"type": "integer", "minimum": 0},
-                   "bbox": {"type": "array", "items": _POINT(4), "minItems": 1, "maxItems": 1},
+                   "bbox": {"type": "array", "items": _point(4), "minItems": 1, "maxItems": 1},
                    "bbox_score": _NUMBER,
-                   "keypoints": _JOINTS(3), "keypoint_scores": {"type": "array", "items": _NUMBER, "minItems": 17,
+                   "keypoints": _joints(3), "keypoint_scores": {"type": "array", "items": _NUMBER, "minItems": 17,
                                                                "maxItems": 17},
-                   "keypoints_2d": _JOINTS(2)},
+                   "keypoints_2d": _joints(2)},
     "additionalProperties": False,
 }
 LINE_SCHEMA = {
@@ -60,7 +60,7 @@ LINE_SCHEMA = {
                                         "warning"],
          "properties": {"type": {"const": "meta"}, "format": {"const": FORMAT}, "source": {"type": "string"},
                         "source_kind": {"enum": ["camera", "device", "stream", "file"]}, "fps": _NULLABLE_NUMBER,
-                        "size_wh": _POINT(2), "pace": {"enum": ["realtime", "none"]}, "lifter": {"type": "string"},
+                        "size_wh": _point(2), "pace": {"enum": ["realtime", "none"]}, "lifter": {"type": "string"},
                         "temporal_frames": {"type": ["integer", "null"]},
                         "delay_frames": {"type": "integer", "minimum": 0}, "delay_ms": _NULLABLE_NUMBER,
                         "joint_names": {"type": "array", "items": {"type": "string"}, "minItems": 17, "maxItems": 17},
