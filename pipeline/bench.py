@@ -194,11 +194,15 @@ def bench_cache_reads(store_path: Path, work: Path, *, batch: int, batches: int)
         return lambda frames: [r.read(frames) for r in readers]
 
     def interleaved(read_batches: dict, plan_batches: list) -> dict[str, float]:
+        """Frames/s of each reader over the same batches, taking turns; the order rotates from batch to
+        batch, so no reader always follows the same other one (the page-cache and CPU-cache state a
+        reader meets depends on what ran before it)."""
         seconds = dict.fromkeys(read_batches, 0.0)
-        for frames in plan_batches:
-            for name, read_batch in read_batches.items():
+        names = list(read_batches)
+        for i, frames in enumerate(plan_batches):
+            for name in names[i % len(names):] + names[:i % len(names)]:
                 tick = time.perf_counter()
-                read_batch(frames)
+                read_batches[name](frames)
                 seconds[name] += time.perf_counter() - tick
         return {name: sum(len(f) for f in plan_batches) / s for name, s in seconds.items()}
 

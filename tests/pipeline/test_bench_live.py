@@ -1,5 +1,5 @@
 """The bench figures of live latency and the two mended ones: extraction end to end / forward alone
-cannot exceed 1, and the verified shard reader keeps within 10 % of the unverified one."""
+cannot exceed 1, and the verified shard reader, its chunks checked once, does the unverified one's work."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from cache.store import FeatureStore
 from pipeline.bench import bench_cache_reads, bench_extraction, bench_live, synthetic_w32_store
 from stages.live.latency import STAGES
 
@@ -33,13 +34,24 @@ def test_extraction_end_to_end_cannot_beat_its_own_forward(tmp_path):
     assert extract["extract_fps"] <= extract["forward_fps"]
 
 
-def test_the_verified_reader_reads_like_the_unverified_one_once_its_chunks_are_checked(tmp_path):
-    """The bench times every reader after a first pass over all frames (the state of every epoch after
-    the first); the check then costs a bitmap lookup per chunk. Target in `make bench`: >= 0.9; here,
-    with batches of a few milliseconds on a shared machine, a margin for noise."""
-    store = synthetic_w32_store(tmp_path / "w32.zarr", frames=256, shard_frames=64)
-    reads = bench_cache_reads(store, tmp_path / "memmap", batch=64, batches=12)
+def test_once_its_chunks_are_checked_the_verified_reader_does_the_unverified_readers_work(tmp_path, monkeypatch):
+    """What the bench's steady-state figure rests on: after a first pass, a verified read calls no
+    check at all (one bitmap lookup per batch), so it does exactly the unverified reader's copies.
+    (The figure itself, verified / unverified frames/s, is noise-bound on a shared machine.)"""
+    from cache.checksum import ChunkVerifier
+
+    store = synthetic_w32_store(tmp_path / "w32.zarr", frames=128, shard_frames=32)
+    verified = FeatureStore.open(store).reader("0", "mmap", verify=True)
+    plain = FeatureStore.open(store).reader("0", "mmap", verify=False)
+    first = verified.read(np.arange(128))
+    assert verified.verifier.chunks_checked == 128
+    calls = []
+    monkeypatch.setattr(ChunkVerifier, "check", lambda self, frame, chunk: calls.append(frame))
+    frames = np.sort(np.random.default_rng(0).choice(128, 64, replace=False))
+    np.testing.assert_array_equal(verified.read(frames), plain.read(frames))
+    np.testing.assert_array_equal(verified.read(frames), first[frames])
+    assert calls == []
+
+    reads = bench_cache_reads(store, tmp_path / "memmap", batch=32, batches=4)
     assert {"mmap", "mmap_unverified", "tensorstore", "zarr"} <= set(reads["ratios"])
-    assert reads["verified_vs_unverified"] >= 0.8, reads
-    assert reads["absolute"]["mmap_first_read_fps"] > 0 and reads["first_read_verified_vs_unverified"] > 0
-    np.testing.assert_array_less(0, list(reads["ratios"].values()))
+    assert reads["verified_vs_unverified"] > 0 and reads["first_read_verified_vs_unverified"] > 0
