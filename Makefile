@@ -118,8 +118,8 @@ infer: setup
 	  $(if $(OUT),--out $(OUT)) $(if $(CACHE_DIR),--cache-dir $(CACHE_DIR)) \
 	  $(if $(filter 1 yes true,$(RANDOM_INIT)),--random-init) $(ARGS)
 
-# make live SOURCE=0 (a camera), a device, a stream URL or a video file; no CKPT = the demo's models.
-SOURCE ?= 0
+# make live SOURCE=0 (a camera), a device, a stream URL or a video file (none: the demo's clip); no CKPT = the demo's models.
+SOURCE ?=
 live: setup
 	$(CAPF) live $(SOURCE) $(if $(CKPT),--ckpt $(CKPT)) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) \
 	  $(if $(filter command line environment,$(origin LIFT_CONFIG)),--lift-config $(LIFT_CONFIG)) \

@@ -11,7 +11,7 @@ from pipeline.options import CapfCommand, lift_model_options
 
 
 @click.command(cls=CapfCommand)
-@click.argument("source")
+@click.argument("source", required=False)
 @click.option("--pace", type=click.Choice(["realtime", "none"]), default="realtime", show_default=True,
               help="A video file at its own frame rate (frames the pipeline cannot keep up with are skipped "
                    "and counted), or as fast as the pipeline takes frames (none skipped).")
@@ -31,8 +31,9 @@ from pipeline.options import CapfCommand, lift_model_options
 def live(source, pace, out, video, show, ckpt, lift_config, detector_checkpoint, detector_config, random_init,
          person_config, person_checkpoint, max_people, max_frames, kpt_thr, bbox_thr, iou_thr, demo_dir, device):
     """Lift SOURCE to 3D as it arrives: a camera index (0), a device (/dev/video0), a stream URL OpenCV
-    opens (rtsp://…) or a video file. JSON lines out; Ctrl-C (or the end of a file) prints the summary."""
-    from pipeline.infer import resolve_models
+    opens (rtsp://…) or a video file (none: the demo's synthetic clip, rendered if missing). JSON lines
+    out; Ctrl-C (or the end of a file) prints the summary."""
+    from pipeline.infer import demo_clip, resolve_models
     from stages.infer.person_tracks import BoxSettings
     from stages.live.app import LiveRequest, start_live
     from stages.live.session import format_summary
@@ -41,6 +42,8 @@ def live(source, pace, out, video, show, ckpt, lift_config, detector_checkpoint,
         if value is not None and value < 1:
             raise click.BadParameter("must be at least 1", param_hint=name)
     _check_out(out)
+    if source is None:
+        source = str(demo_clip(demo_dir))
     boxes = BoxSettings(person_config=person_config, person_checkpoint=person_checkpoint, max_people=max_people,
                         kpt_thr=kpt_thr, bbox_thr=bbox_thr, iou_thr=iou_thr)
     request = LiveRequest(source=source, pace=pace, out=out, video=video, show=show, max_frames=max_frames,
