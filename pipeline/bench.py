@@ -325,15 +325,15 @@ def bench_live(*, quick: bool, device: str, demo_dir: Path) -> dict:
                     resolve_amp(cfg["train"]["amp"], torch_device), "h36m", cfg)
     football = SHARED_DATA / "video" / "football_5frames.mp4"
     out = {"hrnet_w32+capf": measure_live_latency(detector, lifter, football, frames=frames)}
-    clips = sorted((Path(demo_dir) / "infer_clip").glob("*.mp4"))
-    if (Path(demo_dir) / "summary.json").is_file() and clips:
-        from pipeline.infer import resolve_models
+    if (Path(demo_dir) / "summary.json").is_file():
+        from pipeline.infer import demo_clip, resolve_models
         from stages.live.app import build_live_models
 
         models = resolve_models(ckpt=None, lift_config=None, detector_config=None, detector_checkpoint=None,
                                 random_init=False, demo_dir=Path(demo_dir))
         detector, lifter = build_live_models(models, torch_device)
-        out["demo_slim"] = measure_live_latency(detector, lifter, clips[0], frames=frames, kpt_thr=0.3)
+        out["demo_slim"] = measure_live_latency(detector, lifter, demo_clip(Path(demo_dir)), frames=frames,
+                                                kpt_thr=0.3)
     return out
 
 
