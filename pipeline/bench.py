@@ -306,7 +306,9 @@ def bench_loader(store_path: Path, *, batch: int, steps: int, workers: tuple[int
 def bench_live(*, quick: bool, device: str, demo_dir: Path) -> dict:
     """``live_latency_ms`` (per stage, batch 1) and ``live_vs_detector`` for the paper-size models
     (HRNet-W32 and the full CA-PF, random init, flip test on) on the real football clip, and for the
-    demo's slim models on the demo's clip when ``demo_dir`` holds a finished demo."""
+    demo's slim models on the demo's clip when ``demo_dir`` holds a finished demo. Boxes come from the
+    2D detector's bootstrap with every joint counting (``kpt_thr=0``): the person is followed in every
+    frame, so the figures time the pipeline, not how often a weak detector loses the person."""
     from stages.detector.topdown import TopdownDetector
     from stages.infer.lifting import Lifter
     from stages.lift.build import LevelGeometry
@@ -332,8 +334,10 @@ def bench_live(*, quick: bool, device: str, demo_dir: Path) -> dict:
         models = resolve_models(ckpt=None, lift_config=None, detector_config=None, detector_checkpoint=None,
                                 random_init=False, demo_dir=Path(demo_dir))
         detector, lifter = build_live_models(models, torch_device)
-        out["demo_slim"] = measure_live_latency(detector, lifter, demo_clip(Path(demo_dir)), frames=frames,
-                                                kpt_thr=0.3)
+        try:
+            out["demo_slim"] = measure_live_latency(detector, lifter, demo_clip(Path(demo_dir)), frames=frames)
+        except ValueError as error:  # a demo detector trained too briefly may find nobody: no figure, say why
+            print(f"live latency of the demo's models skipped: {error}")
     return out
 
 
