@@ -317,7 +317,7 @@ def bench_live(*, quick: bool, device: str, demo_dir: Path) -> dict:
     from stages.lift.settings import lift_settings
     from stages.live.bench import measure_live_latency
 
-    frames = 4 if quick else 24
+    frames, warmup = (3, 1) if quick else (24, 2)
     torch_device = torch.device(device)
     cfg = lift_settings({})
     detector = TopdownDetector(W32_CONFIG, None, random_init=True, device=device)
@@ -326,7 +326,7 @@ def bench_live(*, quick: bool, device: str, demo_dir: Path) -> dict:
     lifter = Lifter(model, LevelGeometry(detector.levels, detector.input_size_wh), torch_device, 1, True,
                     resolve_amp(cfg["train"]["amp"], torch_device), "h36m", cfg)
     football = SHARED_DATA / "video" / "football_5frames.mp4"
-    out = {"hrnet_w32+capf": measure_live_latency(detector, lifter, football, frames=frames)}
+    out = {"hrnet_w32+capf": measure_live_latency(detector, lifter, football, frames=frames, warmup=warmup)}
     if (Path(demo_dir) / "summary.json").is_file():
         from pipeline.infer import demo_clip, resolve_models
         from stages.live.app import build_live_models
@@ -335,7 +335,8 @@ def bench_live(*, quick: bool, device: str, demo_dir: Path) -> dict:
                                 random_init=False, demo_dir=Path(demo_dir))
         detector, lifter = build_live_models(models, torch_device)
         try:
-            out["demo_slim"] = measure_live_latency(detector, lifter, demo_clip(Path(demo_dir)), frames=frames)
+            out["demo_slim"] = measure_live_latency(detector, lifter, demo_clip(Path(demo_dir)), frames=frames,
+                                                    warmup=warmup)
         except ValueError as error:  # a demo detector trained too briefly may find nobody: no figure, say why
             print(f"live latency of the demo's models skipped: {error}")
     return out
