@@ -35,7 +35,7 @@ extract_flags = --config $(CONFIG) --data-root $(DATA_ROOT) \
     $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(if $(CACHE_DIR),--cache-dir $(CACHE_DIR)) \
     $(if $(filter 1 yes true,$(RANDOM_INIT)),--random-init) $(if $(filter 1 yes true,$(FLIP)),--flip)
 
-.PHONY: help setup test test-fast demo extract train eval infer ablate cache-ls bench clean-venv check-parity
+.PHONY: help setup test test-fast demo extract train eval infer live ablate cache-ls bench clean-venv check-parity
 
 help:
 	@echo "make demo     end to end on the bundled data"
@@ -44,6 +44,7 @@ help:
 	@echo "make train    CONFIG=configs/capf/… [CACHE_DIR=…] [WORK_DIR=…] [ARGS=\"--max-iters 20\"]"
 	@echo "make eval     CONFIG=configs/capf/… CKPT=work_dirs/…/best.pth"
 	@echo "make infer    [INPUT=video|folder|image] [LIFT_CONFIG=… CKPT=… CHECKPOINT=…] (none: the demo's clip)"
+	@echo "make live     SOURCE=0|/dev/video0|rtsp://…|clip.mp4 [CKPT=… CHECKPOINT=…] [OUT=x.jsonl] (JSON lines, latency)"
 	@echo "make ablate   Table 3 steps + Table 4 level subsets on the demo's cache, one markdown table"
 	@echo "              (ARGS='--study temporal --seeds 3': Table 6, PoseFormer and CA-PF-S over 1-81 frames)"
 	@echo "make check-parity [FIXTURE=…]  CAPF vs the authors' CA-PF code, number for number (docs/authors_weights.md)"
@@ -122,6 +123,12 @@ infer: setup
 FIXTURE ?= ../shared/parity/authors_ca_pf
 check-parity: setup
 	$(CAPF) check-parity $(FIXTURE) $(ARGS)
+# make live SOURCE=0 (a camera), a device, a stream URL or a video file (none: the demo's clip); no CKPT = the demo's models.
+SOURCE ?=
+live: setup
+	$(CAPF) live $(SOURCE) $(if $(CKPT),--ckpt $(CKPT)) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) \
+	  $(if $(filter command line environment,$(origin LIFT_CONFIG)),--lift-config $(LIFT_CONFIG)) \
+	  $(if $(OUT),--out $(OUT)) $(if $(filter 1 yes true,$(RANDOM_INIT)),--random-init) $(ARGS)
 
 bench: setup
 	$(CAPF) bench $(ARGS)

@@ -88,6 +88,10 @@ class ChunkVerifier:
     def is_verified(self, frame: int) -> bool:
         return bool(self._verified[frame])
 
+    def unverified(self, frames: np.ndarray) -> np.ndarray:
+        """``(B,)`` bool: which of ``frames`` have not been checked yet."""
+        return self._verified[np.asarray(frames, dtype=np.int64)] == 0
+
     def check(self, frame: int, chunk: np.ndarray) -> None:
         """Verify ``chunk`` (uint8, crc32c trailer included) of ``frame`` unless already verified."""
         if self._verified[frame]:

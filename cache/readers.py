@@ -169,13 +169,15 @@ class ShardMmapReader:
             out = np.empty((len(frames), *self.shape[1:]), dtype=self.dtype)
         flat = out.reshape(len(frames), -1).view(np.uint8)
         shards, within = np.divmod(frames, self.shard_frames)
+        # one vectorised bitmap lookup per batch: once every chunk is checked, the check costs nothing per frame
+        unchecked = self.verifier.unverified(frames) if self.verifier is not None else np.zeros(len(frames), bool)
         for k in range(len(frames)):
             data, index = self._shard(int(shards[k]))
             offset, size = (int(v) for v in index[within[k]])
             if offset == _MISSING:
                 flat[k] = 0  # never-written chunk = the array's fill value
                 continue
-            if self.verifier is not None:
+            if unchecked[k]:
                 self.verifier.check(int(frames[k]), data[offset: offset + size])
             if self.compressed:
                 self._decompress(data[offset: offset + size - self._chunk_trailer], flat[k])

@@ -12,6 +12,7 @@ from pipeline.infer import infer
 from pipeline.cache_cli import cache
 from pipeline.authors_cli import check_parity_command, import_command
 from pipeline.lift_cli import evaluate, flops, train
+from pipeline.live_cli import live
 from pipeline.options import CapfGroup, cache_dir_option
 from pipeline.demo import DEFAULT_WORLD
 from stages.synth.render import DEFAULT_LOOK, LOOKS
@@ -61,6 +62,7 @@ main.add_command(infer)
 main.add_command(cache)
 main.add_command(import_command)
 main.add_command(check_parity_command)
+main.add_command(live)
 
 
 @main.command()

@@ -34,10 +34,10 @@ import click
 import numpy as np
 
 from pipeline.config import default_cache_dir, load_config
-from pipeline.options import CapfCommand
+from pipeline.options import CapfCommand, lift_model_options
 
 if TYPE_CHECKING:  # imported lazily at run time, so `capf --help` stays fast
-    from stages.infer.detector_choice import DetectorChoice
+    from stages.infer.detector_choice import DetectorChoice, LiftModels
     from stages.infer.lifting import LiftCheckpoint
     from stages.infer.media import InputClip
 
@@ -174,25 +174,47 @@ class _Plan:
     boxes: Path | None  # a boxes JSON: given, or the demo clip's annotated boxes
 
 
-def _plan(request: InferRequest) -> _Plan:
+def resolve_models(*, ckpt: Path | None, lift_config: Path | None, detector_config: str | None,
+                   detector_checkpoint: Path | None, random_init: bool, demo_dir: Path) -> LiftModels:
+    """The lift checkpoint (none: the demo's, made if missing), its config and its 2D detector, with
+    the crop size checked from the detector's config (no model built)."""
     from stages.detector.topdown import load_detector_config
-    from stages.infer.detector_choice import choose_detector
-    from stages.infer.lifting import LiftCheckpoint, check_detector_fits
-    from stages.infer.media import open_input
+    from stages.infer.detector_choice import LiftModels, choose_detector
+    from stages.infer.lifting import LiftCheckpoint
     from stages.lift.settings import lift_settings
+
+    demo_mode = ckpt is None
+    if demo_mode:
+        ckpt_path, demo_detector = demo_models(demo_dir)
+        if detector_checkpoint is None and not random_init:
+            detector_checkpoint = demo_detector
+    else:
+        ckpt_path = Path(ckpt)
+    checkpoint = LiftCheckpoint.load(ckpt_path)
+    config_path = Path(lift_config) if lift_config else checkpoint.path.parent / "config.py"
+    if not config_path.is_file():
+        raise InferError(f"{config_path}: no lift config beside the checkpoint; pass --lift-config / LIFT_CONFIG=")
+    cfg = lift_settings(load_config(config_path))
+    detector = choose_detector(cfg, checkpoint.meta, detector_config=detector_config,
+                               detector_checkpoint=detector_checkpoint, random_init=random_init)
+    models = LiftModels(checkpoint, cfg, config_path, detector, demo_mode)
+    # the crop size is in the detector's config: no model needed to refuse a wrong one
+    models.check_detector(None, tuple(int(v) for v in load_detector_config(detector.config).codec["input_size"]))
+    return models
+
+
+def _plan(request: InferRequest) -> _Plan:
+    from stages.infer.media import open_input
     from stages.synth.clip import annotated_boxes_path, ground_truth_path
 
     if request.boxes is not None and request.person_config is not None:
         raise InferError(f"--boxes {request.boxes} and --person-config {request.person_config} both give person "
                          "boxes; pass one of them")
     demo_mode = request.ckpt is None
-    detector_checkpoint = request.detector_checkpoint
-    if demo_mode:
-        ckpt_path, demo_detector = demo_models(request.demo_dir)
-        if detector_checkpoint is None and not request.random_init:
-            detector_checkpoint = demo_detector
-    else:
-        ckpt_path = Path(request.ckpt)
+    models = resolve_models(ckpt=request.ckpt, lift_config=request.lift_config,
+                            detector_config=request.detector_config,
+                            detector_checkpoint=request.detector_checkpoint, random_init=request.random_init,
+                            demo_dir=request.demo_dir)
     input_path = Path(request.input) if request.input is not None else demo_clip(request.demo_dir)
     boxes = request.boxes
     if request.input is None and boxes is None and request.person_config is None:
@@ -210,24 +232,13 @@ def _plan(request: InferRequest) -> _Plan:
     bad_frames = [k for k in request.show_sampling or () if not 0 <= k < len(clip)]
     if bad_frames:
         raise InferError(f"--show-sampling frame {bad_frames[0]} is outside {clip.path}'s {len(clip)} frames")
-    checkpoint = LiftCheckpoint.load(ckpt_path)
-    config_path = Path(request.lift_config) if request.lift_config else checkpoint.path.parent / "config.py"
-    if not config_path.is_file():
-        raise InferError(f"{config_path}: no lift config beside the checkpoint; pass --lift-config / LIFT_CONFIG=")
-    cfg = lift_settings(load_config(config_path))
+    cfg = models.cfg
     deformable = cfg.get("model", {}).get("context", "deformable") == "deformable"
     if request.show_sampling and not deformable:
-        raise InferError(f"{config_path}: --show-sampling needs a deformable lifter (context="
+        raise InferError(f"{models.config_path}: --show-sampling needs a deformable lifter (context="
                          f"{cfg['model'].get('context')!r} samples no points)")
-    detector = choose_detector(cfg, checkpoint.meta, detector_config=request.detector_config,
-                               detector_checkpoint=detector_checkpoint, random_init=request.random_init)
-
-    def check_detector(levels, input_size_wh) -> None:
-        check_detector_fits(checkpoint, levels, input_size_wh, detector.config)
-
-    # the crop size is in the detector's config: no model needed to refuse a wrong one
-    check_detector(None, tuple(int(v) for v in load_detector_config(detector.config).codec["input_size"]))
-    return _Plan(clip, out, cache_dir, checkpoint, cfg, config_path, detector, check_detector,
+    return _Plan(clip, out, cache_dir, models.checkpoint, cfg, models.config_path, models.detector,
+                 models.check_detector,
                  request.show_sampling if request.show_sampling is not None else (() if not deformable else None),
                  boxes)
 
@@ -249,6 +260,9 @@ def run_infer(request: InferRequest) -> InferResult:
 
     plan = _plan(request)
     clip = plan.clip
+    warning = _untrusted_warning(plan, demo=request.ckpt is None)
+    if warning:
+        say(warning)
     device = str(resolve_device(request.device))
     settings = BoxSettings(person_config=request.person_config, person_checkpoint=request.person_checkpoint,
                            boxes=plan.boxes, max_people=request.max_people, kpt_thr=request.kpt_thr,
@@ -280,7 +294,7 @@ def run_infer(request: InferRequest) -> InferResult:
              "store_key": store.key, "store_path": str(store.path), "detector_config": plan.detector.config,
              "detector_checkpoint_sha256": store.attrs["key_inputs"]["checkpoint_sha256"],
              "person_boxes": tracks.source, "flip_test": lifter.flip_test,
-             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "warning": warning}
     if lifted.metrics:
         attrs.update(mpjpe_mm=float(lifted.metrics["mpjpe"]), p_mpjpe_mm=float(lifted.metrics["p_mpjpe"]))
         if lifted.metrics.get("mpjve") is not None:
@@ -303,6 +317,15 @@ def run_infer(request: InferRequest) -> InferResult:
                        lifted.metrics, lines)
 
 
+def _untrusted_warning(plan: _Plan, *, demo: bool) -> str | None:
+    """One line when synthetic-trained models meet real input (``stages.infer.trust``)."""
+    from stages.infer.trust import is_synthetic_clip, synthetic_training, untrusted_models_warning
+
+    reason = synthetic_training(plan.cfg, plan.checkpoint.meta, plan.detector, demo=demo)
+    return untrusted_models_warning(reason, str(plan.clip.path),
+                                    synthetic_input=plan.clip.kind == "video" and is_synthetic_clip(plan.clip.path))
+
+
 def _write_outputs(plan: _Plan, preds, lifter, store, metrics: dict | None, request: InferRequest) -> list[Path]:
     """All files into a temporary folder beside ``plan.out``, renamed into place once complete."""
     from stages.infer.outputs import write_predictions_h5, write_results_json
@@ -316,7 +339,8 @@ def _write_outputs(plan: _Plan, preds, lifter, store, metrics: dict | None, requ
     try:
         files = [tmp / "predictions.h5", tmp / f"results_{clip.name}.json"]
         write_predictions_h5(files[0], preds)
-        write_results_json(files[1], preds, num_frames=len(clip), single_image=clip.kind == "image")
+        write_results_json(files[1], preds, num_frames=len(clip), single_image=clip.kind == "image",
+                           warning=preds.attrs.get("warning"))
         suffix = ".png" if clip.kind == "image" else ".mp4"
         files.append(render_side_by_side(tmp / f"{clip.name}_3d{suffix}", clip, preds, progress=request.progress))
         files += _sampling_pictures(tmp, plan.sampling_frames, lifter, store, clip, preds)
@@ -364,17 +388,7 @@ def _frames_list(_ctx, _param, value: str | None) -> tuple[int, ...] | None:
 
 @click.command(cls=CapfCommand)
 @click.argument("input_path", metavar="[INPUT]", required=False, type=click.Path(path_type=Path))
-@click.option("--ckpt", type=click.Path(path_type=Path), default=None,
-              help="CAPF lift checkpoint (best.pth of a run); default: the demo's full CA-PF (made if missing).")
-@click.option("--lift-config", type=click.Path(path_type=Path), default=None,
-              help="Lift config; default: config.py in the checkpoint's run dir.")
-@click.option("--checkpoint", "detector_checkpoint", type=click.Path(path_type=Path), default=None,
-              help="2D detector checkpoint (.pth); must be the one the lifter was trained with.")
-@click.option("--detector-config", default=None, help="2D detector config; default: the one the lifter was trained with.")
-@click.option("--random-init", is_flag=True, help="2D detector with seeded random weights (smoke runs).")
-@click.option("--person-config", type=click.Path(path_type=Path), default=None, help="mmdet person detector config.")
-@click.option("--person-checkpoint", type=click.Path(path_type=Path), default=None,
-              help="mmdet person detector checkpoint.")
+@lift_model_options
 @click.option("--boxes", type=click.Path(path_type=Path), default=None,
               help="Person boxes JSON (frame number or image name -> [x1, y1, x2, y2] or a list of them).")
 @click.option("--gt", "ground_truth", type=click.Path(path_type=Path), default=None,

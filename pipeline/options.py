@@ -75,3 +75,29 @@ def store_options(func):
     for option in reversed(STORE_OPTIONS):
         func = option(func)
     return func
+
+
+_LIFT_MODEL_OPTIONS = [
+    click.option("--ckpt", type=click.Path(path_type=Path), default=None,
+                 help="CAPF lift checkpoint (best.pth of a run); default: the demo's full CA-PF (made if missing)."),
+    click.option("--lift-config", type=click.Path(path_type=Path), default=None,
+                 help="Lift config; default: config.py in the checkpoint's run dir."),
+    click.option("--checkpoint", "detector_checkpoint", type=click.Path(path_type=Path), default=None,
+                 help="2D detector checkpoint (.pth); must be the one the lifter was trained with."),
+    click.option("--detector-config", default=None,
+                 help="2D detector config; default: the one the lifter was trained with."),
+    click.option("--random-init", is_flag=True, help="2D detector with seeded random weights (smoke runs)."),
+    click.option("--person-config", type=click.Path(path_type=Path), default=None,
+                 help="mmdet person detector config."),
+    click.option("--person-checkpoint", type=click.Path(path_type=Path), default=None,
+                 help="mmdet person detector checkpoint."),
+]
+
+
+def lift_model_options(function):
+    """The models of `capf infer` and `capf live`: the lift checkpoint and config, the 2D detector, the
+    mmdet person detector (parameters ckpt, lift_config, detector_checkpoint, detector_config,
+    random_init, person_config, person_checkpoint)."""
+    for option in reversed(_LIFT_MODEL_OPTIONS):
+        function = option(function)
+    return function

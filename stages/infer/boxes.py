@@ -117,11 +117,14 @@ class MmdetPersonDetector:
 
 
 def boxes_from_mmdet(detector: MmdetPersonDetector, clip: InputClip, progress: bool = True) -> FrameBoxes:
-    out: FrameBoxes = {}
-    for k in _frames(clip, progress, "person boxes (mmdet)"):
-        boxes, scores = detector(clip.frame(k))
-        out[k] = _detections(boxes, scores, clip.sizes_wh[k])
-    return out
+    return {k: mmdet_frame_boxes(detector, clip.frame(k), clip.sizes_wh[k])
+            for k in _frames(clip, progress, "person boxes (mmdet)")}
+
+
+def mmdet_frame_boxes(detector: MmdetPersonDetector, image_bgr: np.ndarray, size_wh) -> list[Detection]:
+    """The persons of one frame, clipped to it."""
+    boxes, scores = detector(image_bgr)
+    return _detections(boxes, scores, size_wh)
 
 
 def _frames(clip: InputClip, progress: bool, label: str):
@@ -159,33 +162,42 @@ def search_windows(width: float, height: float, divisions=SEARCH_DIVISIONS) -> n
     return np.asarray(windows, dtype=np.float64)
 
 
-def boxes_from_pose_detector(detector, clip: InputClip, *, kpt_thr: float = 0.3, progress: bool = True) -> FrameBoxes:
-    """One person followed by the 2D detector (a ``TopdownDetector``): see the module docstring.
+class PoseDetectorBoxes:
+    """One person followed by the 2D detector (a ``TopdownDetector``), frame by frame: see the
+    module docstring. Call it on each frame in order; its state is the box carried from the last.
 
     A search takes a second step at the box it found, because the search crop shows the person
     small; a carried box is already about the person's size.
     """
 
-    def look(image: np.ndarray, boxes: np.ndarray, size_wh) -> Detection | None:
+    def __init__(self, detector, *, kpt_thr: float = 0.3):
+        self.detector, self.kpt_thr = detector, kpt_thr
+        self.carried: Detection | None = None
+
+    def _look(self, image: np.ndarray, boxes: np.ndarray, size_wh) -> Detection | None:
         """The most confident person over the crops of ``boxes`` ``(K, 4)``, in one batch."""
-        packed = [detector.crop(image, np.asarray(box, np.float32)) for box in boxes]
-        out = detector.forward({"inputs": [p["inputs"] for p in packed],
-                                "data_samples": [p["data_samples"] for p in packed]})
-        found = [joints_box(kp, score, size_wh, kpt_thr=kpt_thr) for kp, score in zip(out["det_kp2d"], out["det_score"])]
+        packed = [self.detector.crop(image, np.asarray(box, np.float32)) for box in boxes]
+        out = self.detector.forward({"inputs": [p["inputs"] for p in packed],
+                                     "data_samples": [p["data_samples"] for p in packed]})
+        found = [joints_box(kp, score, size_wh, kpt_thr=self.kpt_thr)
+                 for kp, score in zip(out["det_kp2d"], out["det_score"])]
         found = [d for d in found if d is not None]
         return max(found, key=lambda d: d.score) if found else None
 
-    out: FrameBoxes = {}
-    carried: Detection | None = None
-    for k in _frames(clip, progress, "person boxes (2D detector)"):
-        image = clip.frame(k)
-        size = clip.sizes_wh[k]
-        found = look(image, np.asarray([carried.box_xyxy]), size) if carried is not None else None
+    def __call__(self, image: np.ndarray, size_wh) -> list[Detection]:
+        """The person of this frame (``[]`` when nobody is found), ``image`` BGR ``(H, W, 3)``."""
+        look = self._look
+        found = look(image, np.asarray([self.carried.box_xyxy]), size_wh) if self.carried is not None else None
         if found is None:  # nothing carried, or the person was lost: search the whole frame, then windows
-            found = (look(image, np.array([[0.0, 0.0, size[0], size[1]]]), size)
-                     or look(image, search_windows(size[0], size[1]), size))
+            found = (look(image, np.array([[0.0, 0.0, size_wh[0], size_wh[1]]]), size_wh)
+                     or look(image, search_windows(size_wh[0], size_wh[1]), size_wh))
             if found is not None:
-                found = look(image, np.asarray([found.box_xyxy]), size) or found
-        out[k] = [found] if found is not None else []
-        carried = found
-    return out
+                found = look(image, np.asarray([found.box_xyxy]), size_wh) or found
+        self.carried = found
+        return [found] if found is not None else []
+
+
+def boxes_from_pose_detector(detector, clip: InputClip, *, kpt_thr: float = 0.3, progress: bool = True) -> FrameBoxes:
+    """``PoseDetectorBoxes`` over every frame of the clip."""
+    follow = PoseDetectorBoxes(detector, kpt_thr=kpt_thr)
+    return {k: follow(clip.frame(k), clip.sizes_wh[k]) for k in _frames(clip, progress, "person boxes (2D detector)")}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cache.store import FeatureStore, StoreError
-from stages.infer.lifting import LifterError
+from stages.infer.lifting import LiftCheckpoint, LifterError, check_detector_fits
 
 
 @dataclass(frozen=True)
@@ -83,3 +83,18 @@ def build_detector(choice: DetectorChoice, device: str):
 
     return TopdownDetector(choice.config, choice.checkpoint, random_init=choice.random_init, seed=choice.seed,
                            device=device, flip_test=choice.flip_test, hrnet_levels=choice.hrnet_levels)
+
+
+@dataclass
+class LiftModels:
+    """A lifter and the 2D detector that serves it, resolved and checked (``capf infer``, ``capf live``)."""
+
+    checkpoint: LiftCheckpoint
+    cfg: dict  # completed by lift_settings
+    config_path: Path
+    detector: DetectorChoice
+    demo: bool  # the demo's models (no checkpoint given)
+
+    def check_detector(self, levels, input_size_wh) -> None:
+        """Refuse a detector whose levels or crop size the lifter was not trained on (LifterError)."""
+        check_detector_fits(self.checkpoint, levels, input_size_wh, self.detector.config)

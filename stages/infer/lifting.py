@@ -23,11 +23,11 @@ import torch
 from cache.key import sha256_file
 from cache.pass_lock import exclusive_pass
 from cache.store import FeatureStore, LevelSpec
-from stages.lift.build import LevelGeometry, build_lifter, geometry_from_store
-from stages.lift.augment import resolve_flip_features
-from stages.lift.dataset import MM_PER_M, BatchRequest, FrameBatchSampler, make_loader
+from stages.lift.build import LevelGeometry, build_lifter, geometry_from_store, requested_levels
+from stages.lift.augment import FlipGeometry, resolve_flip_features
+from stages.lift.dataset import MM_PER_M, BatchRequest, FrameBatchSampler, make_loader, to_device
 from stages.lift.checkpoints import load_checkpoint_file, load_weights
-from stages.lift.evaluate import evaluate, evaluation_protocol, predict
+from stages.lift.evaluate import evaluate, evaluation_protocol, predict, predict_batch
 from stages.lift.joint_feats import JointFeatResult, write_joint_feats
 from stages.lift.model import ContextAwarePoseFormer
 from stages.lift.sequence_dataset import lift_dataset
@@ -120,11 +120,25 @@ def load_lifter(cfg: dict, checkpoint: LiftCheckpoint, store: FeatureStore, *, d
     """Build the config's lifter (``cfg`` completed by ``lift_settings``) for the store's levels and
     load the checkpoint's weights, as ``capf eval`` does, so inference and evaluation run the very
     same model."""
-    geometry = geometry_from_store(cfg, store, need_targets=False)
+    return lifter_for_geometry(cfg, checkpoint, geometry_from_store(cfg, store, need_targets=False),
+                               device=device, batch_size=batch_size, flip_test=flip_test, amp=amp,
+                               dataset_type=evaluation_protocol(cfg, store))
+
+
+def lifter_for_geometry(cfg: dict, checkpoint: LiftCheckpoint, geometry: LevelGeometry, *, device: torch.device,
+                        batch_size: int, flip_test: bool, amp: str | None, dataset_type: str) -> Lifter:
+    """The config's lifter for known levels (a store's, or a live detector's) with the checkpoint's weights."""
     model = build_lifter(cfg, geometry)
     load_weights(model, {"state_dict": checkpoint.state_dict}, checkpoint.path)
     model.to(device).eval()
-    return Lifter(model, geometry, device, batch_size, flip_test, amp, evaluation_protocol(cfg, store), cfg)
+    return Lifter(model, geometry, device, batch_size, flip_test, amp, dataset_type, cfg)
+
+
+def geometry_of_levels(cfg: dict, levels: tuple[LevelSpec, ...], input_size_wh: tuple[int, int]) -> LevelGeometry:
+    """The config's levels picked from a detector's (``check_detector_fits`` has compared them)."""
+    by_name = {lv.name: lv for lv in levels}
+    return LevelGeometry(tuple(by_name[n] for n in requested_levels(cfg["model"])),
+                         (int(input_size_wh[0]), int(input_size_wh[1])))
 
 
 def prepare_store(lifter: Lifter, store_path: Path, *, progress: bool = True) -> JointFeatResult | None:
@@ -188,3 +202,28 @@ def lift_window(lifter: Lifter, store_path: Path, records: np.ndarray, *, track:
     kp3d_mm = np.empty_like(pred_m, dtype=np.float32)
     kp3d_mm[to_records] = pred_m * MM_PER_M
     return LiftedWindow(kp3d_mm, None)
+
+
+def _predict_mm(lifter: Lifter, batch: dict) -> np.ndarray:
+    """One batch through ``predict_batch`` (flip test as configured): ``(B, 17, 3)`` float32 mm."""
+    pred = predict_batch(lifter.model, to_device(batch, lifter.device), device=lifter.device,
+                         flip_test=lifter.flip_test, amp=lifter.amp, geometry=FlipGeometry.of(lifter.model))
+    return pred.cpu().numpy() * MM_PER_M
+
+
+def lift_frame(lifter: Lifter, pose2d: np.ndarray, ref_px: np.ndarray, maps: list[np.ndarray]) -> np.ndarray:
+    """A single-frame lifter on the P records of one frame, from memory instead of a store: ``pose2d``
+    and ``ref_px`` ``(P, 17, 2)`` (``lifter_2d_inputs``), ``maps`` the lifter's levels ``(P, C_l, H_l, W_l)``
+    float16 as stage one stores them. Returns ``(P, 17, 3)`` mm, what ``lift_window`` gives for them."""
+    feats = [torch.from_numpy(m) for m in maps] if lifter.model.context != "none" else []
+    return _predict_mm(lifter, {"pose2d": torch.from_numpy(pose2d), "ref_px": torch.from_numpy(ref_px),
+                                "feats": feats})
+
+
+def lift_windows(lifter: Lifter, pose2d: np.ndarray, joint_feats: list[np.ndarray], window: np.ndarray) -> np.ndarray:
+    """A temporal lifter on windows over U frames held in memory: ``pose2d`` ``(U, 17, 2)``, ``joint_feats``
+    the lifter's levels ``(U, 17, C_l)`` float16 (empty for context "none"), ``window`` ``(B, T)`` indices
+    into the U frames (edges repeated as ``stages.lift.sequences.windows`` pads). Returns ``(B, 17, 3)`` mm."""
+    feats = [torch.from_numpy(f) for f in joint_feats] if lifter.model.context != "none" else []
+    return _predict_mm(lifter, {"pose2d": torch.from_numpy(pose2d), "joint_feats": feats,
+                                "window": torch.from_numpy(np.asarray(window, dtype=np.int64))})

@@ -62,14 +62,21 @@ class Predictions:
     def from_store(cls, store, records: dict[str, np.ndarray], kp3d_mm: np.ndarray, attrs: dict) -> "Predictions":
         """The records' columns (frame, track, box, score) with the store's 2D joints, converted to the
         lifter's Human3.6M-17 order, its ground truth if any, and the lifted 3D joints."""
+        return cls.from_arrays(records, store.read("kp2d"), store.read("score"), store.spec.joint_format, kp3d_mm,
+                               gt3d_mm=store.read("gt3d") if store.has("gt3d") else None, attrs=attrs)
+
+    @classmethod
+    def from_arrays(cls, records: dict[str, np.ndarray], kp2d_px: np.ndarray, score: np.ndarray, joint_format: str,
+                    kp3d_mm: np.ndarray, *, gt3d_mm: np.ndarray | None = None, attrs: dict | None = None) -> "Predictions":
+        """The records' columns with stage one's 2D joints ``(R, 17, 2)`` and scores ``(R, 17)`` in
+        ``joint_format``, converted to the lifter's Human3.6M-17 order, and the lifted 3D joints."""
         from stages.lift.joints import coco17_to_h36m17
 
-        kp2d, score = store.read("kp2d"), store.read("score")
-        if store.spec.joint_format == "coco17":
-            kp2d, score = coco17_to_h36m17(kp2d), coco17_to_h36m17(score[..., None])[..., 0]
+        if joint_format == "coco17":
+            kp2d_px, score = coco17_to_h36m17(kp2d_px), coco17_to_h36m17(score[..., None])[..., 0]
         return cls(frame=records["frame"], track=records["track"], box=records["box"], box_score=records["score"],
-                   kp2d=kp2d.astype(np.float32), kp2d_score=score.astype(np.float32), kp3d_mm=kp3d_mm,
-                   gt3d_mm=store.read("gt3d") if store.has("gt3d") else None, attrs=attrs)
+                   kp2d=kp2d_px.astype(np.float32), kp2d_score=score.astype(np.float32), kp3d_mm=kp3d_mm,
+                   gt3d_mm=gt3d_mm, attrs=attrs or {})
 
     def at_frame(self, k: int) -> np.ndarray:
         """Record indices of frame ``k``, ordered by track."""
@@ -131,7 +138,8 @@ def to_mmpose_demo_axes(kp3d_mm: np.ndarray) -> np.ndarray:
     return out
 
 
-def _instances(preds: Predictions, rows: np.ndarray) -> list[dict]:
+def mmpose_instances(preds: Predictions, rows: np.ndarray) -> list[dict]:
+    """The records ``rows`` as mmpose body3d demo instances (module docstring), plus ``track_id``."""
     from mmengine.structures import InstanceData
     from mmpose.structures import split_instances
 
@@ -145,10 +153,13 @@ def _instances(preds: Predictions, rows: np.ndarray) -> list[dict]:
     return instances
 
 
-def write_results_json(path: Path, preds: Predictions, *, num_frames: int, single_image: bool) -> None:
-    """mmpose body3d demo layout (module docstring): every frame listed, also frames with nobody."""
+def write_results_json(path: Path, preds: Predictions, *, num_frames: int, single_image: bool,
+                       warning: str | None = None) -> None:
+    """mmpose body3d demo layout (module docstring): every frame listed, also frames with nobody;
+    ``warning`` (models that cannot be trusted on this input) goes into ``meta_info["warning"]``."""
     if single_image:
-        info = _instances(preds, preds.at_frame(0))
+        info = mmpose_instances(preds, preds.at_frame(0))
     else:
-        info = [{"frame_id": k + 1, "instances": _instances(preds, preds.at_frame(k))} for k in range(num_frames)]
-    Path(path).write_text(json.dumps(to_jsonable({"meta_info": h36m_meta_info(), "instance_info": info}), indent="\t"))
+        info = [{"frame_id": k + 1, "instances": mmpose_instances(preds, preds.at_frame(k))} for k in range(num_frames)]
+    meta = {**h36m_meta_info(), **({"warning": warning} if warning else {})}
+    Path(path).write_text(json.dumps(to_jsonable({"meta_info": meta, "instance_info": info}), indent="\t"))

@@ -26,6 +26,12 @@ from stages.infer.media import InputClip
 from stages.infer.tracking import TrackedBox
 
 FORMAT = "capf-infer-tracks-1"
+BOX_DECIMALS = 3  # boxes are kept (and cropped) at a thousandth of a pixel
+
+
+def stored_box(box_xyxy) -> tuple[float, float, float, float]:
+    """A box as the tracks files keep it and stage one crops it."""
+    return tuple(round(float(v), BOX_DECIMALS) for v in box_xyxy)
 
 
 @dataclass
@@ -75,13 +81,13 @@ def save_tracks(cache_dir: Path, clip: InputClip, source: dict, records: list[Tr
     tracks_path.parent.mkdir(parents=True, exist_ok=True)
     by_key: dict[str, list[list[float]]] = {}
     for record in records:
-        by_key.setdefault(clip.keys[record.frame], []).append([round(v, 3) for v in record.box_xyxy])
+        by_key.setdefault(clip.keys[record.frame], []).append(list(stored_box(record.box_xyxy)))
     _write_json_atomic(boxes_path, by_key)
     _write_json_atomic(tracks_path, {
         "format": FORMAT, "input": str(clip.path), "clip_sha256": clip.digest, "num_frames": len(clip),
         "source": source, "frame": [r.frame for r in records], "track": [r.track for r in records],
-        "box": [[round(v, 3) for v in r.box_xyxy] for r in records], "score": [r.score for r in records]})
-    rounded = [TrackedBox(r.frame, r.track, tuple(round(v, 3) for v in r.box_xyxy), r.score) for r in records]
+        "box": [list(stored_box(r.box_xyxy)) for r in records], "score": [r.score for r in records]})
+    rounded = [TrackedBox(r.frame, r.track, stored_box(r.box_xyxy), r.score) for r in records]
     return CachedTracks(tracks_path, boxes_path, rounded, False, source.get("kind", "?"))
 
 

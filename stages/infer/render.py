@@ -71,6 +71,7 @@ class SkeletonPanel:
     """A fixed 3D axes over a ground plane; ``draw`` renders one frame's poses to BGR pixels."""
 
     def __init__(self, size_px: int, max_people: int):
+        self.size_px = size_px
         self.x_half = HALF_WIDTH_MM + PERSON_SPACING_MM * (max(max_people, 1) - 1) / 2
         dpi = 100
         self.figure = Figure(figsize=(size_px / dpi, size_px / dpi), dpi=dpi)
@@ -113,6 +114,18 @@ def _even(value: int) -> int:
     return value + (value % 2)
 
 
+def side_by_side(image: np.ndarray, preds: Predictions, rows: np.ndarray, panel: SkeletonPanel, left_px: int, *,
+                 title: str) -> np.ndarray:
+    """One frame of the picture: ``image`` with the 2D of ``rows`` on the left (``left_px`` wide), their
+    3D on ``panel`` on the right; ``(panel, left_px + panel, 3)`` BGR uint8."""
+    panel_px = panel.size_px
+    left = draw_2d(image, preds, rows, panel_px)
+    canvas = np.zeros((panel_px, left_px + panel_px, 3), np.uint8)
+    canvas[:, :left.shape[1]] = left
+    canvas[:, left_px:] = panel.draw(preds.kp3d_mm[rows], preds.track[rows], title=title)
+    return canvas
+
+
 def render_side_by_side(out_path: Path, clip: InputClip, preds: Predictions, *, progress: bool = True) -> Path:
     """Write the side-by-side video (or one PNG when ``out_path`` ends in .png); returns the path."""
     from tqdm import tqdm
@@ -128,13 +141,7 @@ def render_side_by_side(out_path: Path, clip: InputClip, preds: Predictions, *, 
                dynamic_ncols=True)
     try:
         for k in range(len(clip)):
-            image = clip.frame(k)
-            rows = preds.at_frame(k)
-            left = draw_2d(image, preds, rows, panel_px)
-            right = panel.draw(preds.kp3d_mm[rows], preds.track[rows], title=f"frame {k}")
-            canvas = np.zeros((panel_px, left_px + panel_px, 3), np.uint8)
-            canvas[:, :left.shape[1]] = left
-            canvas[:, left_px:] = right
+            canvas = side_by_side(clip.frame(k), preds, preds.at_frame(k), panel, left_px, title=f"frame {k}")
             if str(out_path).endswith(".png"):
                 if not cv2.imwrite(str(out_path), canvas):
                     raise OSError(f"{out_path}: cannot write the picture")

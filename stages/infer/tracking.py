@@ -45,21 +45,33 @@ def _sample(box, track_id: int = -1):
     return sample
 
 
+class IouTracker:
+    """Track ids frame by frame (the module docstring's matching): ``update`` takes one frame's
+    detections and returns its tracked boxes; the state is the previous frame's boxes only, so a
+    stream of any length costs constant memory."""
+
+    def __init__(self, *, max_people: int | None = None, iou_thr: float = 0.3):
+        self.max_people, self.iou_thr = max_people, iou_thr
+        self.previous: list = []
+        self.next_id = 0
+
+    def update(self, frame: int, detections: list[Detection]) -> list[TrackedBox]:
+        """The frame's tracked boxes ordered by track id."""
+        from mmpose.apis import _track_by_iou
+
+        current = []
+        previous = self.previous
+        for det in keep_most_confident(detections, self.max_people):
+            track_id, previous, _ = _track_by_iou(_sample(det.box_xyxy), previous, self.iou_thr)
+            if track_id == -1:
+                track_id, self.next_id = self.next_id, self.next_id + 1
+            current.append(TrackedBox(frame, int(track_id), det.box_xyxy, det.score))
+        self.previous = [_sample(t.box_xyxy, t.track) for t in current]
+        return sorted(current, key=lambda t: t.track)
+
+
 def track_boxes(boxes: FrameBoxes, num_frames: int, *, max_people: int | None = None,
                 iou_thr: float = 0.3) -> list[TrackedBox]:
     """Tracked boxes of every frame, ordered by frame, then track id."""
-    from mmpose.apis import _track_by_iou
-
-    tracked: list[TrackedBox] = []
-    previous: list = []
-    next_id = 0
-    for frame in range(num_frames):
-        current = []
-        for det in keep_most_confident(boxes.get(frame, []), max_people):
-            track_id, previous, _ = _track_by_iou(_sample(det.box_xyxy), previous, iou_thr)
-            if track_id == -1:
-                track_id, next_id = next_id, next_id + 1
-            current.append(TrackedBox(frame, int(track_id), det.box_xyxy, det.score))
-        tracked += sorted(current, key=lambda t: t.track)
-        previous = [_sample(t.box_xyxy, t.track) for t in current]
-    return tracked
+    tracker = IouTracker(max_people=max_people, iou_thr=iou_thr)
+    return [box for frame in range(num_frames) for box in tracker.update(frame, boxes.get(frame, []))]

@@ -80,17 +80,11 @@ def lift_inputs(store: FeatureStore, frames: np.ndarray) -> LiftInputs:
     metres.
     """
     frames = np.asarray(frames, dtype=np.int64)
-    kp2d = store.read("kp2d")[frames].astype(np.float32)
-    ref_px = store.read("kp2d_input")[frames].astype(np.float32)
     try:
-        kp2d, ref_px = as_h36m17(kp2d, store.spec.joint_format), as_h36m17(ref_px, store.spec.joint_format)
+        pose2d, ref_px = lifter_2d_inputs(store.read("kp2d")[frames], store.read("kp2d_input")[frames],
+                                          store.read("image_size")[frames], store.spec.joint_format)
     except ValueError as error:
         raise StoreError(f"{store.path}: {error}") from error
-    sizes = store.read("image_size")[frames].astype(np.int64)
-    pose2d = np.empty_like(kp2d)
-    for width, height in np.unique(sizes, axis=0):  # a handful of camera resolutions
-        rows = np.all(sizes == (width, height), axis=1)
-        pose2d[rows] = normalise_screen_coordinates(kp2d[rows], float(width), float(height))
     target = None
     if store.has("gt3d"):
         gt = store.read("gt3d")[frames].astype(np.float32)
@@ -102,7 +96,26 @@ def lift_inputs(store: FeatureStore, frames: np.ndarray) -> LiftInputs:
             labels[name] = np.asarray(store.labels(name), dtype=object)[codes]
     if store.has("index/frame"):
         labels["frame"] = store.read("index/frame")[frames].astype(np.int64)
-    return LiftInputs(frames, pose2d.astype(np.float32), ref_px, target, labels)
+    return LiftInputs(frames, pose2d, ref_px, target, labels)
+
+
+def lifter_2d_inputs(kp2d_px: np.ndarray, kp2d_input_px: np.ndarray, image_size_wh: np.ndarray,
+                     joint_format: str) -> tuple[np.ndarray, np.ndarray]:
+    """Stage one's joints of N records -> the lifter's ``pose2d`` and ``ref_px`` ``(N, 17, 2)`` float32.
+
+    ``kp2d_px`` ``(N, J, 2)`` image pixels are normalised with each record's own image size
+    ``(N, 2)`` (w, h); ``kp2d_input_px`` (detector-input pixels) become the reference points; both
+    are converted to H36M-17 from ``joint_format`` (ValueError for an unknown one). The one place
+    where this happens, for a store's records and for a live frame alike.
+    """
+    kp2d = as_h36m17(np.asarray(kp2d_px).astype(np.float32), joint_format)
+    ref_px = as_h36m17(np.asarray(kp2d_input_px).astype(np.float32), joint_format)
+    sizes = np.asarray(image_size_wh).astype(np.int64).reshape(-1, 2)
+    pose2d = np.empty_like(kp2d)
+    for width, height in np.unique(sizes, axis=0):  # a handful of camera resolutions
+        rows = np.all(sizes == (width, height), axis=1)
+        pose2d[rows] = normalise_screen_coordinates(kp2d[rows], float(width), float(height))
+    return pose2d.astype(np.float32), ref_px
 
 
 def select_frames(store: FeatureStore, subjects: Sequence[str] | None) -> np.ndarray:

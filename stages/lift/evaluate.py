@@ -50,10 +50,7 @@ def predict(model: nn.Module, loader, *, device: torch.device, flip_test: bool, 
     try:
         for batch in loader:
             batch = to_device(batch, device)
-            with autocast(device, amp):
-                pred = forward_batch(model, batch).float()
-                if flip_test:
-                    pred = (pred + flip_back(forward_batch(model, flip_batch(batch, geometry)).float())) / 2
+            pred = predict_batch(model, batch, device=device, flip_test=flip_test, amp=amp, geometry=geometry)
             if preds is None:
                 preds = np.zeros((num_items or len(loader.dataset), *pred.shape[1:]), dtype=np.float32)
             preds[batch["pos"].cpu().numpy()] = pred.cpu().numpy()
@@ -62,6 +59,18 @@ def predict(model: nn.Module, loader, *, device: torch.device, flip_test: bool, 
     if preds is None:
         raise ValueError("no frames to predict")
     return preds
+
+
+@torch.no_grad()
+def predict_batch(model: nn.Module, batch: dict, *, device: torch.device, flip_test: bool, amp: str | None,
+                  geometry: FlipGeometry) -> torch.Tensor:
+    """``(B, J, 3)`` float32 prediction of one device batch (the model in eval mode): the forward,
+    and with ``flip_test`` its mean with the mirrored-back prediction of the mirrored batch."""
+    with autocast(device, amp):
+        pred = forward_batch(model, batch).float()
+        if flip_test:
+            pred = (pred + flip_back(forward_batch(model, flip_batch(batch, geometry)).float())) / 2
+    return pred
 
 
 def evaluation_protocol(cfg: dict, store: FeatureStore) -> str:

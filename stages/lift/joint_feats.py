@@ -101,12 +101,21 @@ def require_joint_feats(store: FeatureStore, level_names: Sequence[str], convent
 
 def sample_store_frames(store: FeatureStore, frames: np.ndarray, readers: dict, convention: str) -> dict[str, np.ndarray]:
     """Joint features of ``frames`` from the maps: level name -> ``(n, 17, C_l)`` float16."""
-    maps = [torch.from_numpy(readers[lv.name].read(frames)) for lv in store.levels]
+    maps = [readers[lv.name].read(frames) for lv in store.levels]
+    samples = joint_features(maps, reference_points_px(store, frames), store.levels, input_size_wh(store), convention)
+    return {lv.name: s for lv, s in zip(store.levels, samples)}
+
+
+def joint_features(maps: Sequence[np.ndarray], ref_px: np.ndarray, levels: Sequence, input_size_wh: tuple[int, int],
+                   convention: str) -> list[np.ndarray]:
+    """Maps ``(n, C_l, H_l, W_l)`` float16 of ``levels`` (``LevelSpec``) sampled at ``ref_px`` ``(n, 17, 2)``
+    detector-input pixels: ``(n, 17, C_l)`` float16 per level, as ``joint_feat/<l>`` stores them (the one
+    computation, for a store's frames and for a live frame)."""
     samples = sample_joint_features(
-        maps, torch.from_numpy(reference_points_px(store, frames)),
-        level_strides=[lv.stride for lv in store.levels], input_size_wh=input_size_wh(store),
+        [torch.from_numpy(np.asarray(m)) for m in maps], torch.from_numpy(np.asarray(ref_px, dtype=np.float32)),
+        level_strides=[lv.stride for lv in levels], input_size_wh=input_size_wh,
         convention=convention, padding_mode=INITIAL_SAMPLE_PADDING[convention])
-    return {lv.name: s.half().numpy() for lv, s in zip(store.levels, samples)}
+    return [s.half().numpy() for s in samples]
 
 
 def _remove_stale_tmp(path: Path) -> None:
