@@ -9,6 +9,7 @@ import click
 
 from pipeline.config import load_config
 from pipeline.infer import infer
+from pipeline.export_cli import export
 from pipeline.cache_cli import cache
 from pipeline.lift_cli import evaluate, flops, train
 from pipeline.options import CapfGroup, cache_dir_option
@@ -58,6 +59,7 @@ main.add_command(evaluate)
 main.add_command(flops)
 main.add_command(infer)
 main.add_command(cache)
+main.add_command(export)
 
 
 @main.command()

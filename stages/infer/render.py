@@ -11,6 +11,7 @@ the most people any frame has).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -113,8 +114,10 @@ def _even(value: int) -> int:
     return value + (value % 2)
 
 
-def render_side_by_side(out_path: Path, clip: InputClip, preds: Predictions, *, progress: bool = True) -> Path:
-    """Write the side-by-side video (or one PNG when ``out_path`` ends in .png); returns the path."""
+def render_side_by_side(out_path: Path, clip: InputClip, preds: Predictions, *, progress: bool = True,
+                        overlay: Callable[[np.ndarray, int], None] | None = None) -> Path:
+    """Write the side-by-side video (or one PNG when ``out_path`` ends in .png); returns the path.
+    ``overlay(panel, k)``, if given, paints onto the 3D panel of frame ``k`` (e.g. the ground-path map)."""
     from tqdm import tqdm
 
     height = int(clip.sizes_wh[:, 1].max())
@@ -132,6 +135,8 @@ def render_side_by_side(out_path: Path, clip: InputClip, preds: Predictions, *, 
             rows = preds.at_frame(k)
             left = draw_2d(image, preds, rows, panel_px)
             right = panel.draw(preds.kp3d_mm[rows], preds.track[rows], title=f"frame {k}")
+            if overlay is not None:
+                overlay(right, k)
             canvas = np.zeros((panel_px, left_px + panel_px, 3), np.uint8)
             canvas[:, :left.shape[1]] = left
             canvas[:, left_px:] = right
