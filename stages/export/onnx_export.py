@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,7 +138,10 @@ def export_onnx(model: nn.Module, spec: GraphSpec, out_path: Path, *, opset: int
                for name, shape in spec.inputs.items()}
     dynamic["kp3d"] = {0: "B"}
     tmp = out_path.with_name(f".{out_path.name}.tmp")
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # the tracer notes shapes it records as constants: the maps' sizes and T are fixed by design,
+        # and the batch axes are exported dynamic (the tests run other batch sizes)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(_graph_module(model), tuple(inputs[n] for n in names), str(tmp), input_names=names,
                           output_names=["kp3d"], dynamic_axes=dynamic, opset_version=opset, dynamo=False)
     import onnx
