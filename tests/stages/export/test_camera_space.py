@@ -145,3 +145,22 @@ def test_a_synthetic_clips_camera_json_projects_its_ground_truth(tmp_path):
     with open(tmp_path / "one.pkl", "wb") as handle:
         pickle.dump(cam, handle)  # one camera entry as the whole pickle
     assert load_camera(tmp_path / "one.pkl").fx == pytest.approx(loaded.fx)
+
+
+def test_the_accuracy_rows_score_the_solve_the_method_and_the_chain():
+    from stages.export.root_accuracy import RootInputs, accuracy_rows
+
+    n = 40
+    rel, root = people(n, seed=8)
+    truth = rel + root[:, None]
+    gt2d = pixels(truth)
+    detected = gt2d + np.random.default_rng(9).normal(0, 2.0, gt2d.shape)
+    inputs = RootInputs(detected, np.ones((n, 17)), np.tile(K, (n, 1)), np.tile([1024, 1000], (n, 1)), truth,
+                        np.zeros(n, int), np.arange(n), gt2d)
+    rows = {row["input"].split(" (")[0]: row for row in accuracy_rows(inputs, rel * 1.1, sigmas=(2.0,))}
+    assert rows["ground-truth 3D, ground-truth 2D"]["root_error_mm"] < 1e-3  # float32 rounding of metres-away roots
+    method = rows["ground-truth 3D, detected 2D"]["root_error_pct_of_distance"]
+    chain = rows["lifter 3D, detected 2D"]
+    assert 0 < method < 2.0 < chain["root_error_pct_of_distance"] < 12.0  # 10 % too large: ~10 % too far
+    assert chain["camera_mpjpe_mm"] > rows["ground-truth 3D, detected 2D"]["camera_mpjpe_mm"]
+    assert len(rows) == 5 and all(row["solved"] == n for row in rows.values())
