@@ -291,7 +291,7 @@ def bench_onnx_lifter(work: Path, *, quick: bool = False) -> dict:
     model = ContextAwarePoseFormer().eval()
     spec = graph_spec(model)
     path = export_onnx(model, spec, work / "capf_w32.onnx")
-    return time_torch_vs_onnx(model, path, spec, batch=4 if quick else 32, repeats=2 if quick else 5,
+    return time_torch_vs_onnx(model, path, spec, batch=4 if quick else 32, repeats=2 if quick else 7,
                               threads=torch.get_num_threads())
 
 

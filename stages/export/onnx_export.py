@@ -255,8 +255,9 @@ def compare_on_store(model: nn.Module, spec: GraphSpec, onnx_path: Path, store_p
 def time_torch_vs_onnx(model: nn.Module, onnx_path: Path, spec: GraphSpec, *, batch: int, repeats: int,
                        threads: int) -> dict:
     """Milliseconds per frame of the lifter's forward on the CPU: torch (eval, no_grad) and onnxruntime
-    with the same thread count on the same random batch; the best of ``repeats`` timed runs each (after
-    one warm-up), so a busy moment on a shared machine does not count."""
+    with the same thread count on the same random batch. The two alternate, run by run (after one
+    warm-up each), and each keeps its fastest run: a busy moment on a shared machine hits both alike
+    and counts for neither."""
     inputs = example_inputs(spec, batch=batch, frames_u=batch + (spec.frames or 1))
     graph = _graph_module(model).eval()
     previous = torch.get_num_threads()
@@ -264,20 +265,19 @@ def time_torch_vs_onnx(model: nn.Module, onnx_path: Path, spec: GraphSpec, *, ba
     try:
         session = onnx_session(onnx_path, threads=threads)
         feed = {k: v.numpy() for k, v in inputs.items()}
-
-        def best_ms(run) -> float:
-            run()
-            times = []
-            for _ in range(repeats):
-                tick = time.perf_counter()
-                run()
-                times.append(time.perf_counter() - tick)
-            return min(times) * 1000.0 / batch
-
+        runs = {"torch": lambda: graph(*inputs.values()), "onnxruntime": lambda: session.run(["kp3d"], feed)}
+        best = {name: float("inf") for name in runs}
         with torch.no_grad():
-            torch_ms = best_ms(lambda: graph(*inputs.values()))
-        onnx_ms = best_ms(lambda: session.run(["kp3d"], feed))
+            for name, run in runs.items():
+                run()
+            for _ in range(repeats):
+                for name, run in runs.items():
+                    tick = time.perf_counter()
+                    run()
+                    best[name] = min(best[name], time.perf_counter() - tick)
     finally:
         torch.set_num_threads(previous)
+    torch_ms, onnx_ms = (best[name] * 1000.0 / batch for name in ("torch", "onnxruntime"))
     return {"torch_ms_per_frame": torch_ms, "onnxruntime_ms_per_frame": onnx_ms,
-            "onnxruntime_vs_torch_speed": torch_ms / onnx_ms, "batch": batch, "threads": threads}
+            "onnxruntime_vs_torch_speed": torch_ms / onnx_ms, "batch": batch, "threads": threads,
+            "repeats": repeats}
