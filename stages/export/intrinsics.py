@@ -66,7 +66,7 @@ class Intrinsics:
         return np.stack([focal, focal, sizes[:, 0] / 2.0, sizes[:, 1] / 2.0], axis=1)
 
     def describe(self) -> str:
-        return self.source + (f", up from the camera's R" if self.up_cam is not None else "")
+        return self.source + (", up from the camera's R" if self.up_cam is not None else "")
 
     def check_fits(self, width: int, height: int, label: str) -> None:
         """Refuse a camera made for another frame size: a stated size more than 1 % off the frames',
