@@ -282,9 +282,9 @@ def run_infer(request: InferRequest) -> InferResult:
     preds = Predictions.from_store(store, columns, lifted.kp3d_mm, attrs)
     from stages.export.infer_exports import attach_camera_space
 
-    for line in attach_camera_space(preds, plan.camera, clip.sizes_wh[preds.frame], sigma_frames=request.root_smooth,
-                                    gt3d_cam_mm=store.read("gt3d") if store.has("gt3d") else None)[0]:
-        say(line)
+    camera_lines, _ = attach_camera_space(preds, plan.camera, clip.sizes_wh[preds.frame],
+                                          sigma_frames=request.root_smooth,
+                                          gt3d_cam_mm=store.read("gt3d") if store.has("gt3d") else None)
     if plan.sampling_frames is None:  # by default: the first and the middle frame with a person
         frames = np.unique(preds.frame)
         plan.sampling_frames = tuple(sorted({int(frames[0]), int(frames[len(frames) // 2])}))
@@ -295,6 +295,8 @@ def run_infer(request: InferRequest) -> InferResult:
             f"{len(preds)} frames against the ground truth in {clip.ground_truth} "
             f"(flip test {'on' if lifter.flip_test else 'off'})"
             + (f"; MPJVE {mpjve:.2f} mm (jitter: mean velocity error)" if mpjve is not None else ""))
+    for line in camera_lines:  # after the MPJPE line, which tools (and tests) read first
+        say(line)
     say(f"outputs in {plan.out}: " + ", ".join(str(f.relative_to(plan.out)) for f in files))
     return InferResult(plan.out, files, store.path, tracks.cache_hit, extraction.cache_hit, len(preds),
                        lifted.metrics, lines)

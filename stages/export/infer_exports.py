@@ -28,7 +28,7 @@ def attach_camera_space(preds, camera: Intrinsics, sizes_wh: np.ndarray, *, sigm
              + (f"; {space.unsolved} unsolved (NaN: too few confident joints or no solution in front of the "
                 "camera)" if space.unsolved else "")]
     errors = None
-    if gt3d_cam_mm is not None:
+    if gt3d_cam_mm is not None and space.unsolved < len(preds):
         errors = camera_space_errors(space.root_cam_mm, space.kp3d_cam_mm, gt3d_cam_mm)
         preds.attrs.update(root_error_mm=errors["root_error_mm"], camera_mpjpe_mm=errors["camera_mpjpe_mm"])
         lines.append(f"root position error {errors['root_error_mm']:.1f} mm ({errors['root_error_pct_of_distance']:.2f} % "
