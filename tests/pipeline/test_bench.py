@@ -55,3 +55,7 @@ def test_bench_quick_writes_every_readme_figure(tmp_path):
     assert results["bytes_per_frame_ratio"]["blosc-zstd"] < 1 <= results["bytes_per_frame_ratio"]["none"] < 1.01
     for figure in ("extraction end to end / forward alone", "training lazy (1 workers)", "FLOPs per frame"):
         assert figure in run.stdout, figure
+    # the lifter through onnxruntime vs torch on the CPU (its `capf export` graph, same threads)
+    onnx = results["onnx_vs_torch_lifter"]
+    assert not positive_numbers(onnx, "onnx_vs_torch_lifter") and onnx["threads"] == 2
+    assert "torch / onnxruntime time per frame" in run.stdout
