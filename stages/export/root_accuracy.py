@@ -9,7 +9,10 @@ records:
 * ground-truth root-relative 3D + the detector's 2D: the method's own error;
 * the lifter's 3D + the detector's 2D: the chain's error (what ``capf infer`` writes);
 * the same without the camera: the default camera from the frame size (53.13 degrees diagonal);
-* on the clip, the chain with the roots smoothed along the track (sigma in frames).
+* on the clip, the chain with the roots smoothed along the track (sigma in frames);
+
+and, on the four real Human3.6M frames of ``../shared/data/h36m`` (real cameras, real detections),
+the first two rows.
 
 Run: ``python -m stages.export.root_accuracy --demo-dir work_dirs/demo [--clip work_dirs/infer/<clip>]``.
 """
@@ -130,6 +133,30 @@ def clip_rows(infer_out: Path, *, sigmas: tuple[float, ...] = (1.0, 2.0, 4.0)) -
     return accuracy_rows(inputs, arrays["kp3d"].astype(np.float64), sigmas=sigmas), info
 
 
+def h36m_sample_rows(root: Path) -> tuple[list[dict], dict]:
+    """The rows on real Human3.6M frames in mmpose's annotation layout (``test_h36m_body3d.npz``,
+    ``cameras.pkl``, and ``test_h36m_2d_detection.npy``: real detections (N, 17, 3) with scores):
+    ground-truth 3D with the annotated 2D and with the detections (no lifter row: no image features)."""
+    import re
+
+    from stages.export.intrinsics import load_camera
+
+    ann = np.load(Path(root) / "test_h36m_body3d.npz")
+    detections = np.load(Path(root) / "test_h36m_2d_detection.npy")
+    intrinsics, sizes = [], []
+    for name in ann["imgname"]:
+        match = re.search(r"(S\d+)_.+\.(\d+)_\d+\.\w+$", str(name))
+        camera = load_camera(Path(root) / "cameras.pkl", key=f"{match[1]},{match[2]}")
+        intrinsics.append([camera.fx, camera.fy, camera.cx, camera.cy])
+        sizes.append([camera.width or 1000, camera.height or 1000])
+    n = len(intrinsics)
+    truth = ann["S"][..., :3].astype(np.float64) * 1000.0
+    inputs = RootInputs(detections[..., :2].astype(np.float64), detections[..., 2], np.array(intrinsics),
+                        np.array(sizes), truth, np.arange(n), np.zeros(n, int), ann["part"][..., :2])
+    rows = accuracy_rows(inputs, inputs.gt_rel_mm)[:2]  # the lifter rows would only repeat the truth
+    return rows, {"records": n, "frames": [str(v) for v in ann["imgname"]]}
+
+
 def markdown(rows: list[dict]) -> str:
     lines = ["| input | root error (mm) | of the camera distance | depth error (mm) | camera-space MPJPE (mm) | solved |",
              "|---|---|---|---|---|---|"]
@@ -159,6 +186,11 @@ def main() -> None:
         rows, info = clip_rows(args.clip)
         report["clip"] = {"info": info, "rows": rows}
         print(f"## clip: {info}\n{markdown(rows)}")
+    from pipeline.h36m_sample import SHARED_DATA
+
+    rows, info = h36m_sample_rows(SHARED_DATA / "h36m")
+    report["h36m_sample"] = {"info": info, "rows": rows}
+    print(f"\n## real Human3.6M sample: {info['records']} frames\n{markdown(rows)}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
 
