@@ -65,6 +65,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q cython "numpy>=1.26,<2.3"  # xtcocotools' setup.py imports both, undeclared
 	$(PIP) install -q --no-build-isolation --no-binary xtcocotools xtcocotools
 	$(PIP) install -q $(MM_RUNTIME_DEPS)
+	# Blender as a module, for the test that opens CAPF's BVH in Blender's own importer: --no-deps because
+	# bpy 5.0.1 pins numpy<2 yet runs its importer on the numpy 2 the rest needs (tests/stages/export)
+	$(PIP) install -q --no-deps bpy==5.0.1 zstandard requests
 	$(PIP) install -q -e .
 	$(PY) -c "import mmcv.ops, mmpose.models, zarr, tensorstore; print('capf setup ok: torch', __import__('torch').__version__)"
 	touch $(STAMP)

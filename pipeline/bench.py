@@ -15,7 +15,9 @@ Every figure pairs the thing measured with its ideal on the same data in the sam
 - cache_vs_online_backbone: lifter training samples/s from the cache / with the frozen HRNet-W32
   run on decoded crops every step (pipeline/bench_online.py);
 - crc32c_gbps: the two crc32c implementations on W32 frames (the reader uses the faster);
-- params and flops_per_frame of the full model with HRNet-W32 levels (paper: 609.9 M).
+- params and flops_per_frame of the full model with HRNet-W32 levels (paper: 609.9 M);
+- onnx_vs_torch_lifter: the full CA-PF (HRNet-W32 levels) per frame on the CPU, onnxruntime on its
+  `capf export` graph / torch, same threads, same batch (stages/export/onnx_export.py).
 `--scale N` measures an N-frame store instead (pipeline/bench_scale.py, bench/scale.json).
 """
 
@@ -351,6 +353,19 @@ def bench_cost() -> dict:
             "flops_vs_paper": cost["flops_per_frame"] / PAPER_FLOPS}
 
 
+def bench_onnx_lifter(work: Path, *, quick: bool = False) -> dict:
+    """The full CA-PF (random weights, HRNet-W32 levels) through torch and through onnxruntime on the CPU."""
+    from stages.export.onnx_export import export_onnx, graph_spec, time_torch_vs_onnx
+    from stages.lift.model import ContextAwarePoseFormer
+
+    torch.manual_seed(0)
+    model = ContextAwarePoseFormer().eval()
+    spec = graph_spec(model)
+    path = export_onnx(model, spec, work / "capf_w32.onnx")
+    return time_torch_vs_onnx(model, path, spec, batch=4 if quick else 32, repeats=2 if quick else 7,
+                              threads=torch.get_num_threads())
+
+
 def run_bench(work: Path, out_json: Path, *, quick: bool = False, device: str = "auto",
               demo_dir: Path = Path("work_dirs/demo")) -> dict:
     """All figures; `quick` shrinks sizes for a smoke run (the ratios stay meaningful, noisier)."""
@@ -373,6 +388,7 @@ def run_bench(work: Path, out_json: Path, *, quick: bool = False, device: str = 
                                    steps=2 if quick else 4, device=device)
     cost = bench_cost()
     live = bench_live(quick=quick, device=device, demo_dir=demo_dir)
+    onnx_lifter = bench_onnx_lifter(work / "onnx", quick=quick)
     results = {
         "device": device_name(device),
         "extract_vs_forward": extract["ratio"],
@@ -391,6 +407,7 @@ def run_bench(work: Path, out_json: Path, *, quick: bool = False, device: str = 
                                    **m["stages_ms"]} for name, m in live.items()},
         "live_vs_detector": {name: m["live_vs_detector"] for name, m in live.items()},
         "live_glue_vs_detector": {name: m["glue_vs_detector"] for name, m in live.items()},
+        "onnx_vs_torch_lifter": onnx_lifter,
         "absolute": {"extract_fps": extract["extract_fps"], "forward_fps": extract["forward_fps"],
                      "forward_isolated_fps": extract["forward_isolated_fps"],
                      "reads_fps": reads["absolute"], "train_memory_sps": loader["memory_sps"],
@@ -429,4 +446,8 @@ def format_bench_table(results: dict) -> str:
                      f"boxes and detector: {results['live_glue_vs_detector'][name]:.2f}) | glue <= 0.1 |")
     lines.append(f"| FLOPs per frame / paper's 609.9 M | {results['flops_vs_paper']:.3f} "
                  f"({results['flops_per_frame'] / 1e6:.1f} M, {results['params']:,} params) | 0.9-1.1 |")
+    if "onnx_vs_torch_lifter" in results:
+        onnx = results["onnx_vs_torch_lifter"]
+        lines.append(f"| lifter on the CPU, torch / onnxruntime time per frame | {onnx['onnxruntime_vs_torch_speed']:.2f} "
+                     f"({onnx['torch_ms_per_frame']:.2f} / {onnx['onnxruntime_ms_per_frame']:.2f} ms) | report |")
     return "\n".join(lines)

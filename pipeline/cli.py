@@ -9,6 +9,7 @@ import click
 
 from pipeline.config import load_config
 from pipeline.infer import infer
+from pipeline.export_cli import export
 from pipeline.cache_cli import cache
 from pipeline.authors_cli import check_parity_command, import_command
 from pipeline.lift_cli import evaluate, flops, train
@@ -63,6 +64,7 @@ main.add_command(cache)
 main.add_command(import_command)
 main.add_command(check_parity_command)
 main.add_command(live)
+main.add_command(export)
 
 
 @main.command()

@@ -4,8 +4,10 @@
       -> stage one into a content-keyed store (stages.extract: the `video`/`images` source, boxes JSON)
       -> the lifter over that store (stages.infer.lifting: the training/evaluation input assembly;
          a temporal lifter first gets the store's joint features and lifts along each person track)
+      -> each record's root in camera space from the clip's camera (stages.export: a camera file, the
+         video's <stem>.camera.json, or a default from the frame size and --fov)
       -> predictions.h5, results_<name>.json, <name>_3d.mp4|png, sampling/frame_<k>.png (stages.infer),
-         and metrics.json when the input has ground truth
+         metrics.json when the input has ground truth, and with --bvh one BVH per person track
 
 The lifter is a CAPF checkpoint; its config is the run dir's `config.py` unless given. The 2D
 detector is the one the lifter was trained on: the training store's attributes (reached through the
@@ -70,6 +72,11 @@ class InferRequest:
     bbox_thr: float = 0.3
     iou_thr: float = 0.3
     progress: bool = True
+    camera: Path | None = None                 # camera file; None: <video>.camera.json, else the default
+    camera_key: str | None = None              # which camera of a cameras.pkl ("S9,54138969")
+    fov_deg: float | None = None               # the default camera's diagonal field of view
+    root_smooth: float = 0.0                   # Gaussian sigma (frames) of the roots along a track
+    bvh: bool = False                          # <name>_track<k>.bvh per person track
 
 
 @dataclass
@@ -108,11 +115,11 @@ def demo_clip(demo_dir: Path) -> Path:
     """The default input: a synthetic test clip (S9 walking, one camera) with its ground truth and
     annotated person boxes, in the world (look) of the demo's data."""
     from pipeline.demo import demo_world
-    from stages.synth.clip import annotated_boxes_path, ground_truth_path, write_synthetic_clip
+    from stages.synth.clip import annotated_boxes_path, camera_path, ground_truth_path, write_synthetic_clip
 
     name = f"{DEMO_CLIP['subject']}_{DEMO_CLIP['action']}.{DEMO_CLIP['camera_id']}"
     video = Path(demo_dir) / "infer_clip" / f"{name}.mp4"
-    if not all(p.is_file() for p in (video, ground_truth_path(video), annotated_boxes_path(video))):
+    if not all(p.is_file() for p in (video, ground_truth_path(video), annotated_boxes_path(video), camera_path(video))):
         clip = write_synthetic_clip(video, **DEMO_CLIP, progress=True, look=demo_world(demo_dir))
         click.echo(f"[infer] synthetic clip: {clip.video} ({clip.num_frames} frames, ground truth {clip.ground_truth})")
     return video
@@ -172,6 +179,7 @@ class _Plan:
     check_detector: Callable  # (levels, input_size_wh) -> None, raises LifterError
     sampling_frames: tuple[int, ...] | None  # None: chosen once the tracks are known
     boxes: Path | None  # a boxes JSON: given, or the demo clip's annotated boxes
+    camera: object = None  # stages.export.intrinsics.Intrinsics of the clip
 
 
 def resolve_models(*, ckpt: Path | None, lift_config: Path | None, detector_config: str | None,
@@ -204,6 +212,7 @@ def resolve_models(*, ckpt: Path | None, lift_config: Path | None, detector_conf
 
 
 def _plan(request: InferRequest) -> _Plan:
+    from stages.export.intrinsics import clip_intrinsics
     from stages.infer.media import open_input
     from stages.synth.clip import annotated_boxes_path, ground_truth_path
 
@@ -232,6 +241,8 @@ def _plan(request: InferRequest) -> _Plan:
     bad_frames = [k for k in request.show_sampling or () if not 0 <= k < len(clip)]
     if bad_frames:
         raise InferError(f"--show-sampling frame {bad_frames[0]} is outside {clip.path}'s {len(clip)} frames")
+    camera = clip_intrinsics(clip.path, clip.name, clip.sizes_wh, camera=request.camera, key=request.camera_key,
+                             fov_deg=request.fov_deg)  # CameraError: one line, before any work
     cfg = models.cfg
     deformable = cfg.get("model", {}).get("context", "deformable") == "deformable"
     if request.show_sampling and not deformable:
@@ -240,7 +251,7 @@ def _plan(request: InferRequest) -> _Plan:
     return _Plan(clip, out, cache_dir, models.checkpoint, cfg, models.config_path, models.detector,
                  models.check_detector,
                  request.show_sampling if request.show_sampling is not None else (() if not deformable else None),
-                 boxes)
+                 boxes, camera)
 
 
 def run_infer(request: InferRequest) -> InferResult:
@@ -302,6 +313,11 @@ def run_infer(request: InferRequest) -> InferResult:
     if lifter.temporal_frames is not None:
         attrs["temporal_frames"] = lifter.temporal_frames
     preds = Predictions.from_store(store, columns, lifted.kp3d_mm, attrs)
+    from stages.export.infer_exports import attach_camera_space
+
+    camera_lines, _ = attach_camera_space(preds, plan.camera, clip.sizes_wh[preds.frame],
+                                          sigma_frames=request.root_smooth,
+                                          gt3d_cam_mm=store.read("gt3d") if store.has("gt3d") else None)
     if plan.sampling_frames is None:  # by default: the first and the middle frame with a person
         frames = np.unique(preds.frame)
         plan.sampling_frames = tuple(sorted({int(frames[0]), int(frames[len(frames) // 2])}))
@@ -312,6 +328,8 @@ def run_infer(request: InferRequest) -> InferResult:
             f"{len(preds)} frames against the ground truth in {clip.ground_truth} "
             f"(flip test {'on' if lifter.flip_test else 'off'})"
             + (f"; MPJVE {mpjve:.2f} mm (jitter: mean velocity error)" if mpjve is not None else ""))
+    for line in camera_lines:  # after the MPJPE line, which tools (and tests) read first
+        say(line)
     say(f"outputs in {plan.out}: " + ", ".join(str(f.relative_to(plan.out)) for f in files))
     return InferResult(plan.out, files, store.path, tracks.cache_hit, extraction.cache_hit, len(preds),
                        lifted.metrics, lines)
@@ -342,7 +360,12 @@ def _write_outputs(plan: _Plan, preds, lifter, store, metrics: dict | None, requ
         write_results_json(files[1], preds, num_frames=len(clip), single_image=clip.kind == "image",
                            warning=preds.attrs.get("warning"))
         suffix = ".png" if clip.kind == "image" else ".mp4"
-        files.append(render_side_by_side(tmp / f"{clip.name}_3d{suffix}", clip, preds, progress=request.progress))
+        from stages.export.infer_exports import ground_path_overlay, write_bvhs
+
+        files.append(render_side_by_side(tmp / f"{clip.name}_3d{suffix}", clip, preds, progress=request.progress,
+                                         overlay=ground_path_overlay(preds, plan.camera)))
+        if request.bvh:
+            files += write_bvhs(tmp, clip.name, preds, plan.camera, clip.fps, lambda line: click.echo(f"[infer] {line}"))
         files += _sampling_pictures(tmp, plan.sampling_frames, lifter, store, clip, preds)
         if metrics:  # the clip's numbers against its ground truth, as `capf eval` writes them
             files.append(tmp / "metrics.json")
@@ -406,20 +429,34 @@ def _frames_list(_ctx, _param, value: str | None) -> tuple[int, ...] | None:
 @click.option("--kpt-thr", type=float, default=0.3, help="Joint confidence that counts, for boxes from the 2D detector.")
 @click.option("--bbox-thr", type=float, default=0.3, help="Score threshold of the mmdet person detector.")
 @click.option("--iou-thr", type=float, default=0.3, help="IoU that continues a track from one frame to the next.")
+@click.option("--camera", type=click.Path(path_type=Path), default=None,
+              help="Camera of the input (mmpose/Human3.6M cameras.pkl or a camera JSON: f, c px, optional w, h, R, "
+                   "T); default: <video>.camera.json if present, else a default from the frame size and --fov.")
+@click.option("--camera-key", default=None, help="Which camera of a cameras.pkl, e.g. S9,54138969 (default: from "
+                                                  "the clip's <subject>_<action>.<camera> name, or the only one).")
+@click.option("--fov", "fov_deg", type=float, default=None,
+              help="Diagonal field of view (degrees) of the default camera, for a video with no camera "
+                   "[default: 53.13, focal length = frame diagonal].")
+@click.option("--root-smooth", type=float, default=0.0, show_default=True,
+              help="Gaussian sigma in frames smoothing each track's camera-space root (0: per frame).")
+@click.option("--bvh", is_flag=True, help="Also write <name>_track<k>.bvh per person track (Y up, metres).")
 @click.option("--device", default="auto", help="cpu, cuda, cuda:1 … (auto: cuda if available).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def infer(input_path, ckpt, lift_config, detector_checkpoint, detector_config, random_init, person_config,
           person_checkpoint, boxes, ground_truth, max_people, out, cache_dir, demo_dir, show_sampling, kpt_thr, bbox_thr,
-          iou_thr, device, quiet):
+          iou_thr, camera, camera_key, fov_deg, root_smooth, bvh, device, quiet):
     """Your own video, image folder or image to 3D poses: boxes, 2D, context features, 3D, files.
 
     With no INPUT and no --ckpt: the demo's synthetic clip through the demo's models, with its MPJPE."""
     if max_people is not None and max_people < 1:
         raise click.BadParameter("must be at least 1", param_hint="--max-people")
+    if root_smooth < 0:
+        raise click.BadParameter("must be 0 (off) or a positive number of frames", param_hint="--root-smooth")
     request = InferRequest(input=input_path, ckpt=ckpt, lift_config=lift_config,
                            detector_checkpoint=detector_checkpoint, detector_config=detector_config,
                            random_init=random_init, person_config=person_config, person_checkpoint=person_checkpoint,
                            boxes=boxes, ground_truth=ground_truth, max_people=max_people, out=out, cache_dir=cache_dir,
                            demo_dir=demo_dir, show_sampling=show_sampling, device=device, kpt_thr=kpt_thr,
-                           bbox_thr=bbox_thr, iou_thr=iou_thr, progress=not quiet)
+                           bbox_thr=bbox_thr, iou_thr=iou_thr, progress=not quiet, camera=camera,
+                           camera_key=camera_key, fov_deg=fov_deg, root_smooth=root_smooth, bvh=bvh)
     run_infer(request)

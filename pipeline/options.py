@@ -19,12 +19,14 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from cache.store import StoreError
     from stages.detector.topdown import DetectorError
     from stages.distributed import DistributedSetupError
+    from stages.export import ExportInputError
     from stages.extract.sources import SourceError
     from stages.infer.boxes import BoxError
     from stages.infer.lifting import LifterError
     from stages.settings import ConfigError
 
-    return SourceError, DetectorError, StoreError, ConfigError, DistributedSetupError, BoxError, LifterError
+    return (SourceError, DetectorError, StoreError, ConfigError, DistributedSetupError, BoxError, LifterError,
+            ExportInputError)
 
 
 def user_message(error: BaseException) -> str:

@@ -11,6 +11,9 @@
     kp3d        (R, 17, 3) float32  3D joints, root-relative (pelvis = 0), camera axes (x right, y down,
                                     z forward), millimetres
     gt3d        (R, 17, 3) float32  ground truth, same frame, when the input has a ground-truth sidecar
+    root_cam    (R, 3) float32      the pelvis in camera axes, mm: the translation that projects kp3d onto
+                                    kp2d with the clip's camera (stages.export.camera_space); NaN: unsolved
+    kp3d_cam    (R, 17, 3) float32  kp3d + root_cam: the joints in camera space, mm
 
 and file attributes naming what produced it (lift config and checkpoint with its sha256, the store
 key and path, the detector, the input) plus joint names and units.
@@ -20,7 +23,9 @@ key and path, the detector, the input) plus joint names and units.
 ``{"frame_id", "instances"}`` per video frame (``frame_id`` counts from 1 as the demo's does), or for
 one image the list of its instances. Each instance is mmpose's ``split_instances`` dict: keypoints in
 the demo's convention (metres, axes (-x, z, -y) of the camera frame so z points up, lowest joint at
-height 0), ``keypoint_scores``, ``bbox``, ``bbox_score``; plus ``track_id``.
+height 0), ``keypoint_scores``, ``bbox``, ``bbox_score``; plus ``track_id`` and, where the camera-space
+root was solved, ``root_cam_mm`` (3) and ``kp3d_cam_mm`` (17 x 3): camera axes (x right, y down, z
+forward), millimetres (null where unsolved).
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ class Predictions:
     kp3d_mm: np.ndarray
     gt3d_mm: np.ndarray | None = None
     attrs: dict = field(default_factory=dict)
+    root_cam_mm: np.ndarray | None = None   # (R, 3), set by stages.export.camera_space
+    kp3d_cam_mm: np.ndarray | None = None   # (R, 17, 3)
 
     def __post_init__(self) -> None:
         root = ROOT_JOINT
@@ -93,6 +100,8 @@ _DESCRIPTIONS = {
     "kp2d_score": ("", "2D joint confidence"),
     "kp3d": ("mm", "3D joints, root-relative, camera axes x right, y down, z forward"),
     "gt3d": ("mm", "ground-truth 3D joints, root-relative, camera axes"),
+    "root_cam": ("mm", "pelvis position in camera axes (x right, y down, z forward); NaN where unsolved"),
+    "kp3d_cam": ("mm", "3D joints in camera space: kp3d + root_cam"),
 }
 
 
@@ -105,6 +114,9 @@ def write_predictions_h5(path: Path, preds: Predictions) -> None:
               "kp2d_score": preds.kp2d_score.astype(np.float32), "kp3d": preds.kp3d_mm}
     if preds.gt3d_mm is not None:
         arrays["gt3d"] = preds.gt3d_mm
+    if preds.root_cam_mm is not None:
+        arrays["root_cam"] = preds.root_cam_mm.astype(np.float32)
+        arrays["kp3d_cam"] = preds.kp3d_cam_mm.astype(np.float32)
     with h5py.File(path, "w") as handle:
         for name, values in arrays.items():
             dataset = handle.create_dataset(name, data=values)
@@ -150,6 +162,10 @@ def mmpose_instances(preds: Predictions, rows: np.ndarray) -> list[dict]:
     instances = split_instances(data)
     for instance, row in zip(instances, rows):
         instance["track_id"] = int(preds.track[row])
+        if preds.root_cam_mm is not None:
+            solved = bool(np.isfinite(preds.root_cam_mm[row]).all())
+            instance["root_cam_mm"] = preds.root_cam_mm[row].tolist() if solved else None
+            instance["kp3d_cam_mm"] = preds.kp3d_cam_mm[row].tolist() if solved else None
     return instances
 
 

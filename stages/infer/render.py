@@ -11,6 +11,7 @@ the most people any frame has).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -115,19 +116,25 @@ def _even(value: int) -> int:
 
 
 def side_by_side(image: np.ndarray, preds: Predictions, rows: np.ndarray, panel: SkeletonPanel, left_px: int, *,
-                 title: str) -> np.ndarray:
+                 title: str, overlay: Callable[[np.ndarray], None] | None = None) -> np.ndarray:
     """One frame of the picture: ``image`` with the 2D of ``rows`` on the left (``left_px`` wide), their
-    3D on ``panel`` on the right; ``(panel, left_px + panel, 3)`` BGR uint8."""
+    3D on ``panel`` on the right; ``(panel, left_px + panel, 3)`` BGR uint8. ``overlay(panel_image)``, if
+    given, paints onto the 3D panel (e.g. the ground-path map)."""
     panel_px = panel.size_px
     left = draw_2d(image, preds, rows, panel_px)
     canvas = np.zeros((panel_px, left_px + panel_px, 3), np.uint8)
     canvas[:, :left.shape[1]] = left
-    canvas[:, left_px:] = panel.draw(preds.kp3d_mm[rows], preds.track[rows], title=title)
+    right = panel.draw(preds.kp3d_mm[rows], preds.track[rows], title=title)
+    if overlay is not None:
+        overlay(right)
+    canvas[:, left_px:] = right
     return canvas
 
 
-def render_side_by_side(out_path: Path, clip: InputClip, preds: Predictions, *, progress: bool = True) -> Path:
-    """Write the side-by-side video (or one PNG when ``out_path`` ends in .png); returns the path."""
+def render_side_by_side(out_path: Path, clip: InputClip, preds: Predictions, *, progress: bool = True,
+                        overlay: Callable[[np.ndarray, int], None] | None = None) -> Path:
+    """Write the side-by-side video (or one PNG when ``out_path`` ends in .png); returns the path.
+    ``overlay(panel, k)``, if given, paints onto the 3D panel of frame ``k`` (e.g. the ground-path map)."""
     from tqdm import tqdm
 
     height = int(clip.sizes_wh[:, 1].max())
@@ -141,7 +148,8 @@ def render_side_by_side(out_path: Path, clip: InputClip, preds: Predictions, *, 
                dynamic_ncols=True)
     try:
         for k in range(len(clip)):
-            canvas = side_by_side(clip.frame(k), preds, preds.at_frame(k), panel, left_px, title=f"frame {k}")
+            canvas = side_by_side(clip.frame(k), preds, preds.at_frame(k), panel, left_px, title=f"frame {k}",
+                                  overlay=None if overlay is None else (lambda right, k=k: overlay(right, k)))
             if str(out_path).endswith(".png"):
                 if not cv2.imwrite(str(out_path), canvas):
                     raise OSError(f"{out_path}: cannot write the picture")

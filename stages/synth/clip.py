@@ -13,7 +13,8 @@ Ground truth goes beside the video in mmpose's Human3.6M annotation layout, one 
 frame source reads into the feature store (``gt3d`` and the subject/action/camera tables), so the
 store of the clip can be evaluated like any Human3.6M store. The annotation's person boxes (mmpose's
 Human3.6M box: ``center`` +- ``scale`` * 100 px, what stage one crops the dataset with) are also
-written as a boxes JSON of the frame sources (``<stem>.boxes.json``).
+written as a boxes JSON of the frame sources (``<stem>.boxes.json``), and the filming camera as
+``<stem>.camera.json`` (what ``capf infer`` places people in camera space with).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from stages.synth.writer import (DEFAULT_IMAGE_SIZE, _in_view, box_center_scale,
 
 GT_SIDECAR_SUFFIX = ".gt.npz"
 BOXES_SUFFIX = ".boxes.json"
+CAMERA_SUFFIX = ".camera.json"
 _CLIP_STREAM = 21  # rng stream of clips, apart from the dataset's (split codes 1, 2)
 _TRIES = 32  # sequence draws tried until every frame is in the camera's view
 
@@ -59,6 +61,18 @@ def ground_truth_path(video: Path) -> Path:
 def annotated_boxes_path(video: Path) -> Path:
     """Where the annotation's person boxes are: ``clip.mp4`` -> ``clip.boxes.json``."""
     return Path(video).with_suffix(BOXES_SUFFIX)
+
+
+def camera_path(video: Path) -> Path:
+    """Where the filming camera is: ``clip.mp4`` -> ``clip.camera.json`` (one entry of the dataset's
+    ``cameras.pkl`` as JSON: ``f``, ``c`` px, ``w``, ``h``, ``R``, ``T`` m, ``k``, ``p``)."""
+    return Path(video).with_suffix(CAMERA_SUFFIX)
+
+
+def camera_json(camera: dict) -> str:
+    """One camera of :func:`stages.synth.cameras.make_subject_cameras` as JSON (numbers as lists)."""
+    return json.dumps({key: (np.asarray(value, dtype=np.float64).tolist() if key in ("R", "T", "f", "c", "k", "p") else value)
+                       for key, value in camera.items()})
 
 
 def _motion_in_view(subject: str, action: str, camera: dict, n_frames: int, fps: float, seed: int,
@@ -142,10 +156,14 @@ def write_synthetic_clip(video: Path, *, subject: str = "S9", action: str = "Wal
     boxes_path = annotated_boxes_path(video)
     tmp_boxes = boxes_path.with_name(f".{boxes_path.name}.tmp")
     tmp_boxes.write_text(json.dumps(boxes))
+    cam_file = camera_path(video)
+    tmp_camera = cam_file.with_name(f".{cam_file.name}.tmp")
+    tmp_camera.write_text(camera_json(camera))
     sidecar = ground_truth_path(video)
     tmp_sidecar = sidecar.with_name(f".{sidecar.name}.tmp")
     tmp_sidecar.write_bytes(npz_bytes(arrays))
     tmp_video.replace(video)
     tmp_boxes.replace(boxes_path)
+    tmp_camera.replace(cam_file)
     tmp_sidecar.replace(sidecar)  # last: a clip with its ground truth is complete
     return SyntheticClip(video, sidecar, boxes_path, n_frames, float(fps), subject, action, camera_id)

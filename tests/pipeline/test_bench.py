@@ -68,3 +68,7 @@ def test_bench_quick_writes_every_readme_figure(tmp_path):
     sizes = results["bytes_per_frame_ratio"]
     assert 0.45 < sizes["int8-none"] / sizes["none"] < 0.6  # one byte per value plus 8 B of scales per channel
     assert results["flops_vs_paper"] == pytest.approx(results["flops_per_frame"] / 609.9e6)
+    # the lifter through onnxruntime vs torch on the CPU (its `capf export` graph, same threads)
+    onnx = results["onnx_vs_torch_lifter"]
+    assert not positive_numbers(onnx, "onnx_vs_torch_lifter") and onnx["threads"] == 2
+    assert "torch / onnxruntime time per frame" in run.stdout

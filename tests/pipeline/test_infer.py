@@ -261,6 +261,12 @@ def _nobody(tmp_path: Path) -> list[str]:
     return [tmp_path / "dark.mp4", "--kpt-thr", "100"]  # no joint is ever that confident
 
 
+def _camera_of_other_frames(tmp_path: Path) -> list[str]:
+    """A camera file made for 100x100 frames, given for the football clip."""
+    (tmp_path / "camera.json").write_text(json.dumps({"f": [100, 100], "c": [50, 50], "w": 100, "h": 100}))
+    return [FOOTBALL, "--camera", tmp_path / "camera.json", "--bvh"]
+
+
 def _mismatched_lifter(tmp_path: Path) -> list[str]:
     """A lifter trained on 24x32 crops, pointed at the slim HRNet (96x128 crops)."""
     store = make_store(tmp_path / "s.zarr", num_frames=16, shard_frames=8)
@@ -279,6 +285,7 @@ def _mismatched_lifter(tmp_path: Path) -> list[str]:
     (_imageless_folder, "no images"),
     (_nobody, "no person found in any of its 3 frames"),
     (_mismatched_lifter, "trained on 24x32 (w x h) crops but the detector"),
+    (_camera_of_other_frames, "the camera is for 100x100 frames but"),
 ])
 def test_bad_input_is_one_line_and_leaves_no_output(lifter, tmp_path, make, message):
     args = make(tmp_path)
@@ -341,10 +348,29 @@ def test_no_arguments_run_the_demos_clip_through_the_demos_models(lifter, tmp_pa
     (demo / "detector" / "detector.json").write_text(json.dumps(
         {"checkpoint": str(weights), "sha256": "0" * 64, "pck": 0.0, "epochs": 0, "config": SLIM_DETECTOR}))
     (demo / "summary.json").write_text(json.dumps({"step3_full": {"run_dir": str(lifter.parent)}}))
-    code, output = infer("--demo-dir", demo, "--out", tmp_path / "out")
+    code, output = infer("--demo-dir", demo, "--out", tmp_path / "out", "--bvh")
     assert code == 0, output
     clip = demo / "infer_clip" / "S9_Walking.54138969.mp4"
-    assert clip.is_file() and clip.with_suffix(".gt.npz").is_file()
+    assert clip.is_file() and clip.with_suffix(".gt.npz").is_file() and clip.with_suffix(".camera.json").is_file()
+    # camera space from the clip's own camera; these test models (a random detector, a lifter trained
+    # one epoch) leave records unsolvable (no root in front of the camera): NaN and a count, no broken file
+    assert f"of 48 records from {clip.with_suffix('.camera.json')}" in output
+    with h5py.File(tmp_path / "out" / "predictions.h5", "r") as f:
+        kp3d, kp3d_cam, root_cam = f["kp3d"][:], f["kp3d_cam"][:], f["root_cam"][:]
+    assert kp3d_cam.shape == (48, 17, 3) and root_cam.shape == (48, 3)
+    solved = np.isfinite(root_cam).all(axis=1)
+    np.testing.assert_allclose(kp3d_cam[solved], (kp3d + root_cam[:, None])[solved], atol=1e-2)
+    assert np.isnan(kp3d_cam[~solved]).all()
+    doc = json.loads((tmp_path / "out" / "results_S9_Walking.54138969.json").read_text())
+    first = doc["instance_info"][0]["instances"][0]
+    assert (first["root_cam_mm"] is None) == (not solved[0])
+    bvh = tmp_path / "out" / "S9_Walking.54138969_track0.bvh"
+    if solved.any():
+        from stages.synth.bvh import parse_bvh
+
+        assert parse_bvh(bvh).n_frames == 48 and re.search(r"root position error [0-9.]+ mm", output)
+    else:
+        assert "track 0 has no frame with a camera-space pose" in output and not bvh.exists()
     assert f"from {clip.with_suffix('.boxes.json')}" in output and "48 in 48 of 48 frames" in output
     assert re.search(r"MPJPE [0-9.]+ mm, P-MPJPE [0-9.]+ mm over 48 frames", output)
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
