@@ -1,0 +1,9 @@
+# What `capf ablate --study temporal` runs with configs/demo/temporal/ (Table 6 on the demo's store).
+# 1. Tuning: for each model, one training per lr at T = tune_frames (seed 0) on the training split
+#    minus a validation split of whole training videos (data.val_fraction); the lr with the lowest
+#    validation MPJPE is that model's recipe. The test split is never looked at here.
+# 2. The table: every model x T in `frames`, once per seed, with its model's recipe, evaluated on
+#    every frame of the test videos.
+# `frames` is sized to what 2 shared CPU cores finish (docs/temporal.md); the paper has 1, 3, 9, 27, 81.
+frames = [1, 9, 27]
+tune = dict(frames=9, val_fraction=0.25, lr=[3e-4, 1e-3, 3e-3])
