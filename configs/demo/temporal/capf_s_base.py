@@ -1,6 +1,6 @@
-# CA-PF-S (configs/temporal/capf_s_base.py) at the demo's width for 2 CPU cores, on the demo's
-# synthetic store: C = 16 (per-joint temporal token (L+1)*C = 80), 2 layers per per-frame module,
-# 2 temporal layers. lr: tuned on a validation split of the training videos (configs/demo/temporal/
+# CA-PF-S (configs/temporal/capf_s_base.py) at a quarter of its width for 2 shared CPU cores, on the
+# demo's synthetic store: C = 8 (per-joint temporal token (L+1)*C = 40), one layer per per-frame
+# module, one temporal layer. lr: tuned on a validation split of the training videos (configs/demo/temporal/
 # study.py; `capf ablate --study temporal` tunes and then trains with the winner).
 # Training runs to the last epoch and is evaluated once, there (val_interval=1000): the test
 # split never picks an epoch.
@@ -11,11 +11,11 @@ model = dict(
     context='fusion',
     frames=27,
     levels=[0, 1, 2, 3],
-    embed_dim=16,
-    depth=2,
+    embed_dim=8,
+    depth=1,
     spatial_heads=4,
-    fusion_heads=4,
-    temporal_depth=2,
+    fusion_heads=2,
+    temporal_depth=1,
     temporal_heads=4,
     mlp_ratio=2.0,
     drop_path_rate=0.1,

@@ -1,16 +1,16 @@
-# PoseFormer (configs/temporal/poseformer_base.py) at the demo's width for 2 CPU cores: 16 per joint
-# (frame tokens of 17 x 16 = 272), 2 spatial and 2 temporal layers, 4 heads; the same schedule and
-# tuning as the demo's CA-PF-S (capf_s_base.py), on the same store's 2D joints.
+# PoseFormer (configs/temporal/poseformer_base.py) at a quarter of its width for 2 shared CPU cores,
+# as the demo's CA-PF-S: 8 per joint (frame tokens of 17 x 8 = 136), one spatial and one temporal
+# layer, 4 heads; the same schedule and tuning as capf_s_base.py, on the same store's 2D joints.
 _base_ = ['../step3_full.py']
 model = dict(
     _delete_=True,
     type='PoseFormer',
     frames=27,
     levels=[0, 1, 2, 3],
-    joint_dim=16,
-    depth=2,
+    joint_dim=8,
+    depth=1,
     spatial_heads=4,
-    temporal_depth=2,
+    temporal_depth=1,
     temporal_heads=4,
     mlp_ratio=2.0,
     drop_path_rate=0.1,
