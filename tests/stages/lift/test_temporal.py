@@ -189,6 +189,27 @@ def test_a_temporal_config_trains_and_evaluates_from_joint_features_alone(tmp_pa
     assert "MPJVE" in evaluated.output and f"MPJPE {metrics['mpjpe']:.2f} mm" in evaluated.output
 
 
+def test_ca_pf_s_trains_and_flip_tests_on_the_mirrored_crops_joint_features(tmp_path):
+    """flip_features='extracted': refused, before a run dir exists, on a store whose feat_flip came
+    after its joint features (no joint_feat_flip yet), naming the command; once `capf cache
+    joint-feats` adds them, every mirrored training batch (flip_prob 1) reads them (the loop stops
+    on one that does not) and so does the flip test."""
+    store = make_store(tmp_path / "s.zarr", num_frames=24, shard_frames=8)
+    jf.write_joint_feats(store.path, progress=False)
+    add_flip_maps(store.path, lambda name, maps: 2.0 * maps)
+    cfg = _temporal_config(3, flip_features="extracted", flip_prob=1.0)
+    cfg["eval"] = {**cfg["eval"], "flip_features": "extracted"}
+    with pytest.raises(StoreError, match="joint_feat_flip.*capf cache joint-feats"):
+        train(TrainRequest(cfg=cfg, store_path=store.path, work_root=tmp_path / "runs", config_name="c3",
+                           max_iters=1, progress=False))
+    assert not (tmp_path / "runs" / "c3").exists()
+    assert jf.write_joint_feats(store.path, progress=False).groups == ("joint_feat_flip",)
+    result = train(TrainRequest(cfg=cfg, store_path=store.path, work_root=tmp_path / "runs", config_name="c3",
+                                max_iters=2, progress=False))
+    assert result.iterations == 2 and result.metrics["flip_features"] == "extracted"
+    assert np.isfinite(result.metrics["mpjpe"])
+
+
 def test_the_poseformer_baseline_needs_no_joint_features(tmp_path):
     store = make_store(tmp_path / "s.zarr", num_frames=24, shard_frames=8)
     shutil.rmtree(store.path / "feat")
