@@ -21,6 +21,6 @@ model = dict(
     drop_path_rate=0.1,
     ref_convention='mmpose',
 )
-train = dict(epochs=5, batch_size=64, lr=1e-3, lr_decay=0.96, weight_decay=0.05, offset_lr_mult=1.0,
+train = dict(epochs=4, batch_size=64, lr=1e-3, lr_decay=0.96, weight_decay=0.05, offset_lr_mult=1.0,
              val_interval=1000, flip_features='extracted')  # mirrored batches: the detector on the mirrored crops
 eval = dict(flip_features='extracted')

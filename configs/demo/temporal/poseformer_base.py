@@ -15,5 +15,5 @@ model = dict(
     mlp_ratio=2.0,
     drop_path_rate=0.1,
 )
-train = dict(epochs=5, batch_size=64, lr=1e-3, lr_decay=0.96, weight_decay=0.05, offset_lr_mult=1.0,
+train = dict(epochs=4, batch_size=64, lr=1e-3, lr_decay=0.96, weight_decay=0.05, offset_lr_mult=1.0,
              val_interval=1000)
