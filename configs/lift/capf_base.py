@@ -48,10 +48,11 @@ train = dict(
     log_interval=50,
     keep_ckpts=2,
     val_interval=1,
-    window_chunk=32,             # temporal lifters: consecutive targets shuffled as one unit (their windows share frames)
 )
 data = dict(train_subjects=['S1', 'S5', 'S6', 'S7', 'S8'], test_subjects=['S9', 'S11'],  # None = all frames
-            frame_step=1)  # temporal lifters: frame-number step of consecutive frames (5 for an every-5th-frame annotation)
+            frame_step=1,  # temporal lifters: frame-number step of consecutive frames (5 for an every-5th-frame annotation)
+            val_fraction=0.0)  # > 0: validate on this fraction of the training videos (held out of training) instead of
+                               # the test subjects: recipe tuning that never sees the test split
 eval = dict(flip_test=True, batch_size=512, after_train=True,
             flip_features='auto',  # maps of the flip test's mirrored pass: as train.flip_features
             reroot='auto')  # the prediction's root before the metrics: True subtracts the predicted pelvis; False

@@ -1,3 +1,3 @@
-# PoseFormer over 27 frame(s) (paper Table 6): CA-PF-S with the context off, 2D joints only.
-_base_ = ['./capf_s_base.py']
-model = dict(context='none', frames=27)
+# PoseFormer over 27 frame(s) (paper Table 6).
+_base_ = ['./poseformer_base.py']
+model = dict(frames=27)

@@ -3,7 +3,7 @@
 ``lift_window`` is the one inference path: a window of store records -> 3D joints, through the same
 input assembly as training and evaluation (``lift_dataset`` builds the dataset the lifter reads,
 ``predict`` and ``evaluate`` run the model, flip test included). A single-frame lifter takes any set
-of records in one window. A temporal lifter (``TemporalPoseFormer``: PoseFormer, CA-PF-S over T
+of records in one window. A temporal lifter (``TemporalLifter``: PoseFormer, CA-PF-S over T
 frames) reads the store's joint features (``prepare_store`` adds them with the checkpoint's
 ``ref_convention``, from the cached maps, no detector run) and lifts each record from the T records
 centred on it in its sequence: given the records' person tracks and clip frames, one sequence per
@@ -31,7 +31,7 @@ from stages.lift.evaluate import evaluate, evaluation_protocol, predict, predict
 from stages.lift.joint_feats import JointFeatResult, write_joint_feats
 from stages.lift.model import ContextAwarePoseFormer
 from stages.lift.sequence_dataset import lift_dataset
-from stages.lift.temporal import TemporalPoseFormer
+from stages.lift.temporal import TemporalLifter
 
 
 class LifterError(ValueError):
@@ -94,7 +94,7 @@ def check_detector_fits(checkpoint: LiftCheckpoint, levels: tuple[LevelSpec, ...
 class Lifter:
     """A lifter ready to run on one store: the model with the checkpoint's weights and its settings."""
 
-    model: ContextAwarePoseFormer | TemporalPoseFormer
+    model: ContextAwarePoseFormer | TemporalLifter
     geometry: LevelGeometry
     device: torch.device
     batch_size: int
@@ -106,7 +106,7 @@ class Lifter:
     @property
     def temporal_frames(self) -> int | None:
         """T of a temporal lifter (windows of T frames), None for a single-frame one."""
-        return self.model.frames if isinstance(self.model, TemporalPoseFormer) else None
+        return self.model.frames if isinstance(self.model, TemporalLifter) else None
 
     def describe(self) -> str:
         if self.temporal_frames is None:

@@ -29,8 +29,11 @@ interpolation, border values repeated), so a flipped batch samples exactly the f
 unflipped one; ``tests/stages/lift/test_train.py`` proves it through the model's own sampler.
 ``exact=False`` gives the plain ``torch.flip`` (no shift).
 
-Temporal lifters (``joint_feat`` windows) always use the mirrored approximation
-(``flip_joint_features``): the cache holds no joint features of the mirrored crops.
+Temporal lifters read joint features, not maps: ``"extracted"`` gives them the store's
+``joint_feat_flip`` (the mirrored crops' maps sampled at the mirrored joints,
+:mod:`stages.lift.joint_feats`), the detector's view of the mirrored crop; ``"mirrored"`` swaps the
+left and right joints' features (``flip_joint_features``), the same approximation as the map flip,
+wrong wherever the look tells left from right. ``train.flip_aug=False`` turns the augmentation off.
 """
 
 from __future__ import annotations
@@ -125,12 +128,13 @@ def flip_feature_maps(feats: Sequence[Tensor], geometry: FlipGeometry) -> list[T
 
 
 def flip_joint_features(joint_feats: Sequence[Tensor]) -> list[Tensor]:
-    """Mirror L joint-feature tensors ``(..., J, C_l)``: swap left and right joints.
+    """Relabel L joint-feature tensors ``(..., J, C_l)`` for a mirrored sample: swap left and right joints.
 
-    The mirrored maps sampled at the mirrored joints give, by construction of
-    :func:`flip_feature_maps`, the unmirrored features at the partner joint, so the flip of the
-    cache's ``joint_feat`` is the left/right permutation (same approximation as the map flip: the
-    features are not those of the mirrored crop, see DESIGN.md)."""
+    Applied to ``joint_feat_flip`` (sampled at the mirrored joints in their unflipped order) this is
+    exact: flipped joint j sits where the mirror of joint ``perm[j]`` was. Applied to ``joint_feat``
+    it is the map flip's approximation: by construction of :func:`flip_feature_maps`, the mirrored
+    maps at the mirrored joints are the unmirrored features at the partner joint, not what the
+    detector sees on the mirrored crop."""
     perm = list(H36M_FLIP_PERM)
     return [f[..., perm, :] for f in joint_feats]
 
@@ -138,14 +142,17 @@ def flip_joint_features(joint_feats: Sequence[Tensor]) -> list[Tensor]:
 def flip_batch(batch: dict, geometry: FlipGeometry) -> dict:
     """A mirrored copy of a batch dict (``stages.lift.dataset`` or ``stages.lift.sequence_dataset``
     keys); the input is left untouched. A batch that carries ``feats_flip`` (the mirrored crops'
-    maps, read from the store) gets those as its maps; otherwise its maps are mirrored."""
+    maps, read from the store) gets those as its maps, one with ``joint_feats_flip`` those as its
+    joint features; otherwise its maps or joint features are mirrored."""
     out = dict(batch)
     out["pose2d"] = flip_joints(batch["pose2d"])
     if "ref_px" in batch:
         out["ref_px"] = flip_joints(batch["ref_px"], width=geometry.input_size_wh[0])
     if "target" in batch:
         out["target"] = flip_joints(batch["target"])
-    if "joint_feats" in batch:
+    if "joint_feats_flip" in batch:  # the mirrored crops' features, joints in the unflipped order
+        out["joint_feats"] = flip_joint_features(out.pop("joint_feats_flip"))
+    elif "joint_feats" in batch:
         out["joint_feats"] = flip_joint_features(batch["joint_feats"])
     if "feats_flip" in batch:
         out["feats"] = out.pop("feats_flip")

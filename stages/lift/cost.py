@@ -24,7 +24,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from stages.lift.model import ContextAwarePoseFormer
-from stages.lift.temporal import TemporalPoseFormer
+from stages.lift.temporal import TemporalLifter
 
 aten = torch.ops.aten
 
@@ -68,7 +68,7 @@ def _example_inputs(model: torch.nn.Module, shapes: list[tuple[int, int, int]]) 
     device, dtype = param.device, param.dtype
     gen = torch.Generator().manual_seed(0)
     j = model.num_joints
-    if isinstance(model, TemporalPoseFormer):
+    if isinstance(model, TemporalLifter):
         t = model.frames
         pose2d = (torch.rand(t, j, 2, generator=gen) * 2 - 1).to(device, dtype)
         joint_feats = [torch.randn(t, j, s[0], generator=gen).to(device, dtype) for s in shapes]
@@ -81,7 +81,7 @@ def _example_inputs(model: torch.nn.Module, shapes: list[tuple[int, int, int]]) 
 
 
 @torch.no_grad()
-def count_cost(model: ContextAwarePoseFormer | TemporalPoseFormer, *,
+def count_cost(model: ContextAwarePoseFormer | TemporalLifter, *,
                level_shapes: Sequence[tuple[int, int, int]] | None = None) -> dict[str, Any]:
     """Parameters and forward FLOPs of one output frame.
 
@@ -130,7 +130,7 @@ def count_cost(model: ContextAwarePoseFormer | TemporalPoseFormer, *,
     by_op = {str(op).split(".")[-1] if "." in str(op) else str(op): n
              for op, n in counts.get("Global", {}).items()}
     cost = dict(params=count_params(model), flops_per_frame=int(total), breakdown=dict(breakdown), by_op=by_op)
-    if isinstance(model, TemporalPoseFormer):
+    if isinstance(model, TemporalLifter):
         per_frame_encoding = breakdown.get("frame_encoder", 0) / model.frames
         cost.update(frames=model.frames,
                     flops_per_frame_shared=int(round(total - breakdown.get("frame_encoder", 0) + per_frame_encoding)))

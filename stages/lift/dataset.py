@@ -145,22 +145,15 @@ class FrameBatchSampler(Sampler[np.ndarray]):
     (``part``: every ``world_size``-th position from ``rank``), so one optimizer step of the job
     sees exactly the frames of one step of a single process; ``loss_weight`` makes the gradient the
     same too. Resuming with another number of ranks keeps the data order.
-
-    ``groups`` (optional): a partition of the positions into runs that are shuffled as units
-    (members keep their order), e.g. chunks of consecutive target frames of one video, whose
-    temporal windows share most of their frames (``stages.lift.sequence_dataset``).
     """
 
     def __init__(self, num_items: int, batch_size: int, *, shuffle: bool, seed: int = 0, drop_last: bool = False,
-                 rank: int = 0, world_size: int = 1, groups: Sequence[np.ndarray] | None = None):
+                 rank: int = 0, world_size: int = 1):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside a world of {world_size}")
-        if groups is not None and sum(len(g) for g in groups) != num_items:
-            raise ValueError(f"groups cover {sum(len(g) for g in groups)} positions, not {num_items}")
         self.num_items, self.batch_size = num_items, batch_size
         self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
         self.rank, self.world_size = rank, world_size
-        self.groups = None if groups is None else [np.asarray(g, dtype=np.int64) for g in groups]
         self.epoch, self.skip_batches = 0, 0
 
     def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
@@ -170,10 +163,7 @@ class FrameBatchSampler(Sampler[np.ndarray]):
         """All positions in this epoch's order: a function of (seed, epoch) only."""
         if not self.shuffle:
             return np.arange(self.num_items)
-        rng = np.random.default_rng([self.seed, self.epoch])
-        if self.groups is None:
-            return rng.permutation(self.num_items)
-        return np.concatenate([self.groups[i] for i in rng.permutation(len(self.groups))])
+        return np.random.default_rng([self.seed, self.epoch]).permutation(self.num_items)
 
     def batches(self) -> list[np.ndarray]:
         """The global batches of this epoch (the same on every rank)."""
@@ -213,6 +203,14 @@ class FrameBatchSampler(Sampler[np.ndarray]):
 
     def __len__(self) -> int:
         return self.full_length() - self.skip_batches
+
+
+def training_sampler(dataset: Dataset, batch_size: int, *, seed: int, rank: int = 0,
+                     world_size: int = 1) -> FrameBatchSampler:
+    """The training loop's batches: every position shuffled on its own, so a batch of single frames
+    comes from all over the split and a batch of temporal windows from many videos (neighbouring
+    windows of one video are nearly the same sample; a batch of them is one sample many times)."""
+    return FrameBatchSampler(len(dataset), batch_size, shuffle=True, seed=seed, rank=rank, world_size=world_size)
 
 
 class FlipReadingSampler(Sampler[BatchRequest]):

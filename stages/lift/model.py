@@ -75,8 +75,9 @@ class ContextAwarePoseFormer(nn.Module):
             the authors' code uses ``"zeros"``. The deformable layers always use border.
         deformable_norm_eps: LayerNorm eps inside the deformable layers (the authors' 1e-5;
             ``norm_eps`` elsewhere).
-        head_dim: outputs per joint of the head: 3 (a 3D joint); the temporal model
-            (:mod:`stages.lift.temporal`) uses the head as its per-frame projection to a narrower width.
+        head_dim: outputs per joint of the head: 3 (a 3D joint); ``None``: the head is the
+            LayerNorm alone and the lifter returns its normalised ``(B, J, E)`` joint tokens (CA-PF-S's
+            per-frame stage, :mod:`stages.lift.temporal`, PoseFormer's ``Spatial_norm``).
         qkv_bias, drop_rate, attn_drop_rate, norm_eps: transformer details (ViT defaults).
     """
 
@@ -87,7 +88,7 @@ class ContextAwarePoseFormer(nn.Module):
                  deformable_heads: int = 4, depth: int = 4, spatial_heads: int = 8,
                  fusion_heads: int = 8, mlp_ratio: float = 2.0, drop_path_rate: float = 0.2,
                  ref_convention: str = "mmpose", sampling_padding: str = "border",
-                 deformable_norm_eps: float = 1e-6, head_dim: int = 3, qkv_bias: bool = True,
+                 deformable_norm_eps: float = 1e-6, head_dim: int | None = 3, qkv_bias: bool = True,
                  drop_rate: float = 0.0, attn_drop_rate: float = 0.0, norm_eps: float = 1e-6) -> None:
         super().__init__()
         if context not in CONTEXT_MODES:
@@ -131,7 +132,8 @@ class ContextAwarePoseFormer(nn.Module):
         self.fusion = (PoseContextFusion(embed_dim, heads=fusion_heads, **blocks)
                        if context in ("fusion", "deformable") else None)
         self.inter_joint = InterJointTransformer(self.joint_dim, heads=spatial_heads, **blocks)
-        self.head = nn.Sequential(nn.LayerNorm(self.joint_dim), nn.Linear(self.joint_dim, head_dim))
+        self.head = (nn.Sequential(nn.LayerNorm(self.joint_dim), nn.Linear(self.joint_dim, head_dim))
+                     if head_dim is not None else nn.Sequential(nn.LayerNorm(self.joint_dim, eps=norm_eps)))
 
     # -- inputs -------------------------------------------------------------------------------
     def _check_feats(self, feats: Sequence[Tensor], ref_px: Tensor | None) -> None:
@@ -234,13 +236,18 @@ class ContextAwarePoseFormer(nn.Module):
         return groups
 
 
+def lifter_classes() -> dict[str, type[nn.Module]]:
+    """Every lifter a config's ``model.type`` may name, by class name."""
+    from stages.lift.temporal import TEMPORAL_LIFTERS  # they build on this module
+
+    return {ContextAwarePoseFormer.__name__: ContextAwarePoseFormer, **TEMPORAL_LIFTERS}
+
+
 def build_model(cfg: dict[str, Any]) -> nn.Module:
     """Build from a plain dict of keyword arguments whose mmengine-style ``type`` names the class:
-    ``ContextAwarePoseFormer`` (the default) or ``TemporalPoseFormer`` (:mod:`stages.lift.temporal`).
-    Lists become tuples."""
-    from stages.lift.temporal import TemporalPoseFormer  # it builds on this module
-
-    classes = {cls.__name__: cls for cls in (ContextAwarePoseFormer, TemporalPoseFormer)}
+    ``ContextAwarePoseFormer`` (the default) or a temporal lifter (:mod:`stages.lift.temporal`:
+    ``ContextAwarePoseFormerS``, ``PoseFormer``). Lists become tuples."""
+    classes = lifter_classes()
     kwargs = dict(cfg)
     kind = kwargs.pop("type", ContextAwarePoseFormer.__name__)
     if kind not in classes:

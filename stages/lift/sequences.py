@@ -45,7 +45,7 @@ class Videos:
         return np.repeat(np.arange(len(self.lengths)), self.lengths)
 
 
-def _video_keys(labels: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+def video_keys(labels: Mapping[str, np.ndarray], n: int) -> np.ndarray:
     if "video" in labels:
         return np.asarray(labels["video"]).astype(str)
     present = [name for name in GROUPING_LABELS if name in labels]
@@ -68,7 +68,7 @@ def group_videos(labels: Mapping[str, np.ndarray], num_frames: int, *, frame_ste
     """
     if frame_step < 1:
         raise ValueError(f"frame_step must be >= 1, got {frame_step}")
-    keys = _video_keys(labels, num_frames)
+    keys = video_keys(labels, num_frames)
     if len(keys) != num_frames:
         raise ValueError(f"{len(keys)} video labels for {num_frames} frames")
     frame = (np.asarray(labels["frame"], dtype=np.int64) if "frame" in labels
@@ -101,15 +101,3 @@ def windows(videos: Videos, targets: np.ndarray, frames: int) -> np.ndarray:
     first = videos.starts[video]
     last = first + videos.lengths[video] - 1
     return np.clip(targets[:, None] + window_offsets(frames)[None, :], first[:, None], last[:, None])
-
-
-def chunks(videos: Videos, chunk_frames: int) -> list[np.ndarray]:
-    """Runs of at most ``chunk_frames`` consecutive targets of one video (indices into ``order``):
-    the units training shuffles, so the windows of a batch share most of their frames."""
-    if chunk_frames < 1:
-        raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
-    out = []
-    for start, length in zip(videos.starts, videos.lengths):
-        out += [np.arange(s, min(s + chunk_frames, start + length), dtype=np.int64)
-                for s in range(int(start), int(start + length), chunk_frames)]
-    return out

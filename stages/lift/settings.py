@@ -20,10 +20,9 @@ GEOMETRY_KEYS = ("level_channels", "level_strides", "input_size_wh")  # model ke
 def _model_keys(base_model: dict, model_type: str) -> set[str]:
     """Every argument of the model class ``model_type`` names (all are settable), ``type``,
     ``levels`` and the geometry keys; the base's own keys too for the base's class."""
-    from stages.lift.model import ContextAwarePoseFormer
-    from stages.lift.temporal import TemporalPoseFormer
+    from stages.lift.model import lifter_classes
 
-    classes = {cls.__name__: cls for cls in (ContextAwarePoseFormer, TemporalPoseFormer)}
+    classes = lifter_classes()
     if model_type not in classes:
         raise ConfigError(f"model.type={model_type!r} is not a lifter; known: {sorted(classes)}")
     params = inspect.signature(classes[model_type].__init__).parameters

@@ -34,12 +34,13 @@ from stages.lift.checkpoints import (ResumeError, find_resume_checkpoint, load_c
                                      write_run_files)
 from stages.lift.cost import count_params
 from stages.lift.dataset import (FlipReadingSampler, FrameBatchSampler, auto_workers, make_loader, select_frames,
-                                 to_device)
+                                 to_device, training_sampler)
 from stages.lift.evaluate import evaluate, evaluation_protocol
 from stages.lift.run_log import RunLog
 from stages.lift.ground_truth_kind import check_same_joints_3d
 from stages.lift.runtime import build_optimizer, resolve_amp, train_step
 from stages.lift.sequence_dataset import check_store_for, lift_dataset
+from stages.lift.validation_split import carve_validation
 from stages.lift.settings import lift_settings
 
 
@@ -96,6 +97,8 @@ def train(request: TrainRequest) -> TrainResult:
     train_frames = select_frames(store, cfg["data"]["train_subjects"])
     val_frames = select_frames(store, cfg["data"]["test_subjects"])
     joints_3d = check_same_joints_3d(store, train_frames, val_frames)
+    if float(cfg["data"]["val_fraction"]) > 0:  # tune on training videos, never on the test split
+        train_frames, val_frames = carve_validation(store, train_frames, float(cfg["data"]["val_fraction"]))
     checkpoint = None
     if request.resume is not None:  # every rank reads the checkpoint itself
         run_dir, resume_path = find_resume_checkpoint(request.resume)
@@ -135,9 +138,8 @@ def train(request: TrainRequest) -> TrainResult:
                                    dequantize=device.type != "cuda",  # int8: on the GPU after the copy
                                    flip_features=flip_features[name])
                 for name, frames in (("train", train_frames), ("val", val_frames))}
-    sampler = FrameBatchSampler(len(datasets["train"]), int(tcfg["batch_size"]), shuffle=True, seed=seed,
-                                rank=ranks.rank, world_size=ranks.world,
-                                groups=getattr(datasets["train"], "shuffle_groups", None))
+    sampler = training_sampler(datasets["train"], int(tcfg["batch_size"]), seed=seed, rank=ranks.rank,
+                               world_size=ranks.world)
     flip_geometry = FlipGeometry.of(core, exact=bool(tcfg["flip_exact"]))
     meta = {"store_key": store.key, "store_path": str(store.path), "config_name": request.config_name,
             "levels": geometry.names, "model": model_kwargs(cfg, geometry), "joints_3d": joints_3d}
@@ -244,7 +246,7 @@ def _train_epoch(model, loader, sampler, optimizer, scaler, amp, device, progres
         if batch is None:
             break
         flip = _flips(tcfg, epoch, progress.batch_in_epoch)
-        if flip and getattr(loader.dataset, "has_flip_maps", False) and "feats_flip" not in batch:
+        if flip and getattr(loader.dataset, "has_flip_maps", False) and not {"feats_flip", "joint_feats_flip"} & set(batch):
             raise RuntimeError("a mirrored batch arrived without its feat_flip maps (sampler and loop disagree)")
         loss_sum += train_step(model, to_device(batch, device), optimizer, scaler, amp, device,
                                flip=flip_geometry if flip else None,

@@ -19,7 +19,7 @@ from pipeline.config import load_config
 from tests.helpers import PROJECT_ROOT, SHARED_DATA, make_h36m_copy, slim_extract_config, write_config
 
 W32_CONFIG = "configs/extract/h36m_hrnet_w32.py"
-FLIP_NAMES = ("feat_flip", "flip_done")
+FLIP_NAMES = ("feat_flip", "flip_done", "joint_feat_flip")
 
 
 def capf(*args: str) -> subprocess.CompletedProcess:
@@ -120,7 +120,7 @@ def test_an_interrupted_flip_pass_resumes_and_cache_ls_shows_it(h36m_root, tmp_p
     assert "flip features incomplete" in stopped.output
     (path,) = partial.glob("*.zarr")
     store = FeatureStore.open(path)  # readers still take the store: it is complete
-    assert store.is_complete() and not store.has_flip_features()
+    assert store.is_complete() and not store.has_flip_features() and not store.has("joint_feat_flip")
     assert store.flip_done_mask().tolist() == [True, False]
     assert " 1/2 " in cli("cache", "ls", "--cache-dir", str(partial)).output
     resumed = cli(*_slim_args(data, partial, config, "--flip"))
@@ -132,8 +132,9 @@ def test_an_interrupted_flip_pass_resumes_and_cache_ls_shows_it(h36m_root, tmp_p
     (other,) = whole.glob("*.zarr")
     resumed_store, whole_store = FeatureStore.open(path), FeatureStore.open(other)
     for level in resumed_store.levels:
-        for name in (f"feat/{level.name}", f"feat_flip/{level.name}"):
-            assert np.array_equal(resumed_store.read(name), whole_store.read(name)), name
+        for name in (f"feat/{level.name}", f"feat_flip/{level.name}", f"joint_feat_flip/{level.name}"):
+            assert np.array_equal(resumed_store.read(name), whole_store.read(name)), name  # extraction adds the
+            # mirrored crops' joint features once the flip pass completes
     converted = cli("cache", "convert", str(path), "--dtype", "int8", "--cache-dir", str(tmp_path / "int8"))
     assert converted.exit_code == 0, converted.output
     (int8,) = (tmp_path / "int8").glob("*.zarr")

@@ -58,11 +58,11 @@ def temporal_lifter(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("temporal_lifter")
     data = make_h36m_copy(SHARED_DATA / "h36m", root / "h36m", repeats=3)
     cfg = {**slim_extract_config(shard_frames=4),
-           **tiny_config(train=dict(batch_size=4, window_chunk=4),
+           **tiny_config(train=dict(batch_size=4),
                          data=dict(train_subjects=["S1", "S5"], test_subjects=["S7", "S8"], frame_step=1))}
-    cfg["model"] = dict(type="TemporalPoseFormer", context="fusion", frames=9, levels=[0, 1, 2, 3], embed_dim=16,
-                        depth=1, spatial_heads=4, fusion_heads=4, temporal_joint_dim=4, temporal_depth=1,
-                        temporal_heads=4, ref_convention="mmpose")
+    cfg["model"] = dict(type="ContextAwarePoseFormerS", context="fusion", frames=9, levels=[0, 1, 2, 3], embed_dim=8,
+                        depth=1, spatial_heads=4, fusion_heads=4, temporal_depth=1, temporal_heads=4,
+                        ref_convention="mmpose")
     return _train_one_epoch(root, data, cfg, "slim_t9")
 
 
@@ -145,7 +145,7 @@ def test_a_temporal_checkpoint_on_the_default_clip_matches_capf_eval_and_outlast
     code, output = infer("--ckpt", temporal_lifter, "--demo-dir", tmp_path / "demo", "--cache-dir", cache,
                          "--out", out)
     assert code == 0, output
-    assert "TemporalPoseFormer over T = 9 frames" in output and "48 in 48 of 48 frames" in output
+    assert "ContextAwarePoseFormerS over T = 9 frames" in output and "48 in 48 of 48 frames" in output
     result = assert_outputs(out, "S9_Walking.54138969", 48)
     arrays, attrs = result["arrays"], result["attrs"]
     assert arrays["frame"].tolist() == list(range(48)) and attrs["temporal_frames"] == 9

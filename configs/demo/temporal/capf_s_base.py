@@ -1,25 +1,26 @@
-# Temporal CA-PF-S at the demo's width for CPU (configs/temporal/capf_s_base.py is the paper-size
-# one): C = 32, 2 layers per per-frame module, frame tokens of 17 x 8, one temporal layer, on the
-# demo's synthetic store (sized so the 10-config study runs on 2 shared CPU cores). Batches of 32 for
-# 20 epochs = 1,500 steps: with batches of 128, 6 epochs (114 steps) left every model at the mean
-# pose, and 10 epochs of 32 (750 steps) were still improving and noisy between seeds.
-# `capf ablate --study temporal` trains the 10 configs here (T = 1, 3, 9, 27, 81 x CA-PF-S, PoseFormer).
+# CA-PF-S (configs/temporal/capf_s_base.py) at a quarter of its width for 2 shared CPU cores, on the
+# demo's synthetic store: C = 8 (per-joint temporal token (L+1)*C = 40), one layer per per-frame
+# module, one temporal layer. lr: tuned on a validation split of the training videos (configs/demo/temporal/
+# study.py; `capf ablate --study temporal` tunes and then trains with the winner).
+# Training runs to the last epoch and is evaluated once, there (val_interval=1000): the test
+# split never picks an epoch.
 _base_ = ['../step3_full.py']
 model = dict(
     _delete_=True,
-    type='TemporalPoseFormer',
+    type='ContextAwarePoseFormerS',
     context='fusion',
     frames=27,
     levels=[0, 1, 2, 3],
-    embed_dim=32,
-    depth=2,
+    embed_dim=8,
+    depth=1,
     spatial_heads=4,
-    fusion_heads=4,
-    temporal_joint_dim=8,
+    fusion_heads=2,
     temporal_depth=1,
     temporal_heads=4,
     mlp_ratio=2.0,
     drop_path_rate=0.1,
     ref_convention='mmpose',
 )
-train = dict(epochs=20, batch_size=32, lr=1e-3, offset_lr_mult=1.0, window_chunk=32)  # an 81-frame batch encodes ~112 frames
+train = dict(epochs=4, batch_size=64, lr=1e-3, lr_decay=0.96, weight_decay=0.05, offset_lr_mult=1.0,
+             val_interval=1000, flip_features='extracted')  # mirrored batches: the detector on the mirrored crops
+eval = dict(flip_features='extracted')

@@ -1,3 +1,3 @@
-# Demo: PoseFormer over 9 frame(s) (CA-PF-S with the context off).
-_base_ = ['./capf_s_base.py']
-model = dict(context='none', frames=9)
+# Demo: PoseFormer over 9 frame(s).
+_base_ = ['./poseformer_base.py']
+model = dict(frames=9)

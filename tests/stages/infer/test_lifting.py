@@ -56,12 +56,10 @@ def _temporal_lifter(tmp_path, store, frames: int, context: str = "fusion"):
     from stages.infer.lifting import load_lifter
     from stages.lift.build import build_lifter, geometry_from_store
     from stages.lift.settings import lift_settings
-    from tests.stages.lift.lift_stores import tiny_config
+    from tests.stages.lift.lift_stores import tiny_temporal_config
 
-    cfg = tiny_config(train=dict(in_memory=False, window_chunk=4))
-    cfg["model"] = dict(type="TemporalPoseFormer", context=context, frames=frames, levels=[0, 1], embed_dim=16,
-                        depth=1, spatial_heads=4, fusion_heads=4, temporal_joint_dim=4, temporal_depth=1,
-                        temporal_heads=4, ref_convention="authors")
+    cfg = tiny_temporal_config(frames, context, train=dict(in_memory=False))
+    cfg["model"]["ref_convention"] = "authors"
     cfg = lift_settings(cfg)
     torch.manual_seed(0)
     model = build_lifter(cfg, geometry_from_store(cfg, store, need_targets=False))

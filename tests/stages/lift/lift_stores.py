@@ -118,3 +118,30 @@ def tiny_config(**sections) -> dict:
     for name, values in sections.items():
         cfg[name] = {**cfg.get(name, {}), **values}
     return cfg
+
+
+def tiny_temporal_config(frames: int, context: str = "fusion", **sections) -> dict:
+    """``tiny_config`` with a tiny temporal lifter over ``frames``: CA-PF-S (C = 8) with ``context``,
+    or PoseFormer (8 per joint) for context="none"."""
+    cfg = tiny_config(**sections)
+    if context == "none":
+        cfg["model"] = dict(type="PoseFormer", frames=frames, levels=[0, 1], joint_dim=8, depth=1, spatial_heads=4,
+                            temporal_depth=1, temporal_heads=4, drop_path_rate=0.1)
+    else:
+        cfg["model"] = dict(type="ContextAwarePoseFormerS", context=context, frames=frames, levels=[0, 1], embed_dim=8,
+                            depth=1, spatial_heads=4, fusion_heads=4, temporal_depth=1, temporal_heads=4,
+                            drop_path_rate=0.1)
+    return cfg
+
+
+def add_flip_maps(path, maps_of) -> FeatureStore:
+    """Write feat_flip/<l> = maps_of(level name, unflipped maps (B, C, H, W) float32) for every shard."""
+    store = FeatureStore.open(path, mode="r+")
+    store.add_flip_arrays()
+    for shard in range(store.spec.num_shards):
+        start, stop = store.spec.shard_bounds(shard)
+        store.write_flip_shard(shard, {f"feat/{lv.name}": maps_of(lv.name, store.group[f"feat/{lv.name}"][start:stop]
+                                                                  .astype(np.float32)).astype(np.float16)
+                                       for lv in store.levels})
+    assert store.mark_flip_complete_if_done()
+    return FeatureStore.open(path)

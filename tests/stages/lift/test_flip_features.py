@@ -19,20 +19,7 @@ from stages.lift.settings import lift_settings
 from stages.lift.train import TrainRequest, train
 from stages.settings import ConfigError
 from tests.helpers import write_config
-from tests.stages.lift.lift_stores import make_store, tiny_config
-
-
-def add_flip_maps(path, maps_of) -> FeatureStore:
-    """Write feat_flip/<l> = maps_of(level name, unflipped maps (B, C, H, W) float32) for every shard."""
-    store = FeatureStore.open(path, mode="r+")
-    store.add_flip_arrays()
-    for shard in range(store.spec.num_shards):
-        start, stop = store.spec.shard_bounds(shard)
-        store.write_flip_shard(shard, {f"feat/{lv.name}": maps_of(lv.name, store.group[f"feat/{lv.name}"][start:stop]
-                                                                  .astype(np.float32)).astype(np.float16)
-                                       for lv in store.levels})
-    assert store.mark_flip_complete_if_done()
-    return FeatureStore.open(path)
+from tests.stages.lift.lift_stores import add_flip_maps, make_store, tiny_config
 
 
 @pytest.fixture(scope="module")

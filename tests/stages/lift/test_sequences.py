@@ -1,13 +1,13 @@
-"""Videos from the store's index tables, centred windows with edge frames repeated, chunked
-shuffling, and the sequence dataset's batches."""
+"""Videos from the store's index tables, centred windows with edge frames repeated, training
+batches over many videos, and the sequence dataset's batches."""
 
 import numpy as np
 import pytest
 
 from stages.lift import joint_feats as jf
-from stages.lift.dataset import FrameBatchSampler
+from stages.lift.dataset import training_sampler
 from stages.lift.sequence_dataset import SequenceDataset
-from stages.lift.sequences import chunks, group_videos, window_offsets, windows
+from stages.lift.sequences import group_videos, window_offsets, windows
 from tests.stages.lift.lift_stores import make_store
 
 
@@ -45,25 +45,22 @@ def test_windows_are_centred_and_repeat_the_edge_frames():
         window_offsets(4)
 
 
-def test_chunked_shuffle_keeps_runs_together():
-    videos = group_videos({"video": np.array(["a"] * 7 + ["b"] * 3), "frame": np.r_[0:7, 0:3]}, 10)
-    groups = chunks(videos, 3)
-    assert [g.tolist() for g in groups] == [[0, 1, 2], [3, 4, 5], [6], [7, 8, 9]]
-    sampler = FrameBatchSampler(10, 4, shuffle=True, seed=1, groups=groups)
-    order = sampler._order()
-    first = {int(g[0]): g for g in groups}
-    runs, i = [], 0
-    while i < len(order):  # the order is whole groups, one after another
-        group = first[int(order[i])]
-        np.testing.assert_array_equal(order[i:i + len(group)], group)
-        runs.append(int(group[0]))
-        i += len(group)
-    assert sorted(runs) == [0, 3, 6, 7]
-    again = FrameBatchSampler(10, 4, shuffle=True, seed=1, groups=groups)
-    assert [b.tolist() for b in again.batches()] == [b.tolist() for b in sampler.batches()]  # (seed, epoch) only
-    assert sorted(np.concatenate(sampler.batches()).tolist()) == list(range(10))
-    with pytest.raises(ValueError, match="groups cover"):
-        FrameBatchSampler(11, 4, shuffle=True, groups=groups)
+def test_training_batches_draw_windows_from_many_videos(tmp_path):
+    """Training shuffles single windows over every video (the sampler the training loop builds for a
+    temporal dataset): a batch of 8 windows of 4 interleaved 12-frame videos spans 3 or 4 of them,
+    where chunks of consecutive frames would take 1 or 2."""
+    store = make_store(tmp_path / "s.zarr", num_frames=48, shard_frames=8)
+    dataset = SequenceDataset(store.path, np.arange(48), [], window_frames=5, read_joint_feats=False)
+    assert len(dataset.videos) == 4 and not hasattr(dataset, "shuffle_groups")
+    video_of = dataset.videos.video_of()
+    spans = []
+    for epoch in range(3):
+        sampler = training_sampler(dataset, batch_size=8, seed=0)
+        sampler.set_epoch(epoch)
+        for batch in sampler:
+            assert len(np.unique(video_of[dataset[batch]["pos"].numpy()])) >= 2
+            spans.append(len(np.unique(video_of[batch])))
+    assert np.mean(spans) >= 3.0
 
 
 def test_sequence_batches_gather_each_window_from_the_shared_frames(tmp_path):

@@ -1,5 +1,7 @@
-"""Temporal lifters: shared-frame windows equal window-by-window lifting, a temporal config trains
-and evaluates from the joint features alone (the maps deleted), and FLOPs per output frame."""
+"""Temporal lifters: CA-PF-S's per-joint temporal stage and PoseFormer's frame tokens, shapes and
+parameters per the papers, shared-frame windows equal window-by-window lifting, flipped batches read
+the mirrored crops' joint features, a temporal config trains and evaluates from the joint features
+alone (the maps deleted), and FLOPs per output frame."""
 
 import json
 import shutil
@@ -10,29 +12,36 @@ import torch
 from click.testing import CliRunner
 from torch.utils.flop_counter import FlopCounterMode
 
-from cache.store import StoreError
+from cache.store import FeatureStore, StoreError
 from pipeline.cli import main
 from stages.lift import joint_feats as jf
 from stages.lift.augment import FlipGeometry, flip_batch
-from stages.lift.cost import EXTRA_FLOP_FORMULAS, count_cost
-from stages.lift.temporal import TemporalPoseFormer
+from stages.lift.dataset import BatchRequest
+from stages.lift.sequence_dataset import SequenceDataset
+from stages.lift.sequences import windows
+from stages.lift.cost import EXTRA_FLOP_FORMULAS, count_cost, count_params
+from stages.lift.temporal import ContextAwarePoseFormerS, PoseFormer, TemporalLifter
 from stages.lift.train import TrainRequest, train
-from tests.stages.lift.lift_stores import INPUT_WH, LEVELS, make_store, tiny_config
+from tests.stages.lift.lift_stores import INPUT_WH, LEVELS, add_flip_maps, make_store, tiny_temporal_config
 
 
-def _temporal(frames: int, context: str = "fusion") -> TemporalPoseFormer:
+def _temporal(frames: int, context: str = "fusion") -> TemporalLifter:
+    """A tiny CA-PF-S (C = 8: joint tokens of (1 + 2) x 8 = 24) or, for context="none", PoseFormer."""
     torch.manual_seed(0)
-    return TemporalPoseFormer(frames=frames, context=context, level_channels=[c for _, c in LEVELS],
-                              level_strides=[s for s, _ in LEVELS], input_size_wh=INPUT_WH, embed_dim=16, depth=1,
-                              spatial_heads=4, fusion_heads=4, temporal_joint_dim=4, temporal_depth=1,
-                              temporal_heads=4).eval()
+    geometry = dict(level_channels=[c for _, c in LEVELS], level_strides=[s for s, _ in LEVELS], input_size_wh=INPUT_WH)
+    if context == "none":
+        return PoseFormer(frames=frames, joint_dim=8, depth=1, spatial_heads=4, temporal_depth=1, temporal_heads=4,
+                          **geometry).eval()
+    return ContextAwarePoseFormerS(frames=frames, context=context, embed_dim=8, depth=1, spatial_heads=4,
+                                   fusion_heads=4, temporal_depth=1, temporal_heads=4, **geometry).eval()
 
 
-def test_shared_frames_give_the_window_by_window_result():
-    model = _temporal(5)
+@pytest.mark.parametrize("context", ["fusion", "none"])
+def test_shared_frames_give_the_window_by_window_result(context):
+    model = _temporal(5, context)
     gen = torch.Generator().manual_seed(1)
     pose2d = torch.rand(9, 17, 2, generator=gen)
-    feats = [torch.randn(9, 17, c, generator=gen).half() for _, c in LEVELS]
+    feats = [torch.randn(9, 17, c, generator=gen).half() for _, c in LEVELS] if context != "none" else []
     window = torch.tensor([[0, 0, 0, 1, 2], [2, 3, 4, 5, 6], [4, 5, 6, 7, 8], [6, 7, 8, 8, 8]])
     with torch.no_grad():
         shared = model(pose2d, feats, window)
@@ -47,24 +56,110 @@ def test_shared_frames_give_the_window_by_window_result():
     assert not torch.allclose(changed[0], shared[0]) and torch.allclose(changed[2], shared[2])
 
 
-def test_flip_of_a_temporal_batch_swaps_joint_features():
+def test_capf_s_models_each_joint_alone_over_time_and_poseformer_the_whole_frame():
+    """CA-PF-S's temporal stage is per joint: joint 3's tokens changed at every frame but the centre
+    move joint 3's output only; PoseFormer's frame tokens carry every joint, so all of them move.
+    Before that, the per-frame stage mixes the joints of its own frame and no other."""
+    gen = torch.Generator().manual_seed(2)
+    for context, per_joint in (("fusion", True), ("none", False)):
+        model = _temporal(5, context)
+        width = model.token_dim if per_joint else model.token_dim // 17
+        tokens = torch.randn(2, 5, 17, width, generator=gen)
+        moved = tokens.clone()
+        moved[:, [0, 1, 3, 4], 3] += torch.randn(2, 4, width, generator=gen)
+        with torch.no_grad():
+            delta = (model.forward_temporal(moved) - model.forward_temporal(tokens)).norm(dim=-1)  # (B, J)
+        others = torch.ones(17, dtype=torch.bool)
+        others[3] = False
+        assert (delta[:, 3] > 1e-4).all()
+        if per_joint:
+            assert delta[:, others].max() == 0
+        else:
+            assert (delta[:, others] > 1e-6).all()
+        # the per-frame stage: joint 3 moved in frame 1 changes frame 1's tokens (all joints mix) only
+        pose2d = torch.rand(4, 17, 2, generator=gen)
+        feats = [torch.randn(4, 17, c, generator=gen) for _, c in LEVELS] if context != "none" else []
+        nudged = pose2d.clone()
+        nudged[1, 3] += 0.2
+        with torch.no_grad():
+            before, after = model.encode_frames(pose2d, feats), model.encode_frames(nudged, feats)
+        change = (after - before).abs().amax(dim=-1)  # (U, J)
+        assert (change[1] > 0).all() and change[[0, 2, 3]].max() == 0
+
+
+def test_shapes_and_parameters_follow_the_papers():
+    """CA-PF-S: J sequences of T tokens of (L+1)*C, one temporal embedding (1, T, (L+1)*C), a 1D
+    convolution T -> 1, Linear((L+1)*C -> 3); its temporal stage does not grow with J. PoseFormer:
+    32 per joint, frame tokens of 17 x 32 = 544, Linear(544 -> 51), 9.6 M parameters at T = 81 (the
+    PoseFormer paper's count for its 81-frame model)."""
+    capf = ContextAwarePoseFormerS(frames=27, embed_dim=32)  # the paper's HRNet-W32 levels, C = 32
+    assert capf.token_dim == 5 * 32 and capf.temporal_pos_embed.shape == (1, 27, 160)
+    assert capf.frame_weights.weight.shape == (1, 27, 1) and capf.head[1].weight.shape == (3, 160)
+    fewer_joints = ContextAwarePoseFormerS(frames=27, embed_dim=32, num_joints=9)
+    temporal_params = lambda m: sum(p.numel() for n, p in m.named_parameters() if not n.startswith("frame_encoder."))
+    assert temporal_params(fewer_joints) == temporal_params(capf)
+    tokens = capf.sequences(torch.zeros(2, 27, 17, 160))
+    assert tokens.shape == (2 * 17, 27, 160)
+    poseformer = PoseFormer(frames=81)
+    assert poseformer.token_dim == 17 * 32 and poseformer.temporal_pos_embed.shape == (1, 81, 544)
+    assert poseformer.head[1].weight.shape == (51, 544) and poseformer.frame_encoder.coord_embed.weight.shape == (32, 2)
+    assert round(count_params(poseformer) / 1e6, 1) == 9.6
+
+
+def test_a_flipped_temporal_batch_reads_the_mirrored_crops_joint_features():
+    """With ``joint_feats_flip`` (the mirrored crops' features at the mirrored joints, unflipped
+    order) a flipped batch takes those, relabelled left <-> right like the 2D; without, it swaps the
+    left and right joints' own features (the 'mirrored' approximation)."""
     model = _temporal(3)
     batch = {"pose2d": torch.rand(4, 17, 2), "joint_feats": [torch.randn(4, 17, 8)], "window": torch.zeros(2, 3),
              "target": torch.rand(2, 17, 3)}
-    flipped = flip_batch(batch, FlipGeometry.of(model))
-    assert torch.equal(flipped["joint_feats"][0][:, 1], batch["joint_feats"][0][:, 4])  # r-hip <- l-hip
-    assert torch.equal(flipped["pose2d"][:, 0, 0], -batch["pose2d"][:, 0, 0])
-    twice = flip_batch(flipped, FlipGeometry.of(model))
+    mirrored = flip_batch(batch, FlipGeometry.of(model))
+    assert torch.equal(mirrored["joint_feats"][0][:, 1], batch["joint_feats"][0][:, 4])  # r-hip <- l-hip
+    assert torch.equal(mirrored["pose2d"][:, 1, 0], -batch["pose2d"][:, 4, 0])
+    extracted = flip_batch({**batch, "joint_feats_flip": [torch.randn(4, 17, 8)]}, FlipGeometry.of(model))
+    assert "joint_feats_flip" not in extracted
+    flip_feats = extracted["joint_feats"][0]
+    assert not torch.equal(flip_feats, mirrored["joint_feats"][0])
+    twice = flip_batch(mirrored, FlipGeometry.of(model))
     assert torch.equal(twice["joint_feats"][0], batch["joint_feats"][0]) and torch.equal(twice["window"], batch["window"])
 
 
+def test_flip_joint_features_are_the_flip_maps_at_the_mirrored_joints(tmp_path):
+    """``joint_feat_flip/<l>`` samples ``feat_flip/<l>`` at x -> W_in - 1 - x. Flip maps that hold each
+    cell's own pixel position (x in channel 0, y in channel 1; cell u at u * stride, the mmpose
+    convention) must read back the mirrored x and the same y at every joint (clamped to the last
+    cell centre: border padding); the sequence dataset serves them to a flipped batch."""
+    store = make_store(tmp_path / "s.zarr", num_frames=16, shard_frames=8)
+
+    def pixel_maps(name, maps):
+        out = np.zeros_like(maps)
+        stride = LEVELS[int(name)][0]
+        out[:, 0] = np.arange(maps.shape[-1])[None, None, :] * stride
+        out[:, 1] = np.arange(maps.shape[-2])[None, :, None] * stride
+        return out
+
+    add_flip_maps(store.path, pixel_maps)
+    run = CliRunner().invoke(main, ["cache", "joint-feats", str(store.path), "--quiet"])
+    assert run.exit_code == 0, run.output
+    assert "joint_feat and joint_feat_flip" in run.output
+    store = FeatureStore.open(store.path)
+    ref = jf.reference_points_px(store, np.arange(16))
+    for level, (stride, _) in enumerate(LEVELS):
+        width, height = INPUT_WH[0] // stride, INPUT_WH[1] // stride
+        sampled = store.read(f"joint_feat_flip/{level}").astype(np.float32)
+        np.testing.assert_allclose(sampled[..., 0], np.clip(INPUT_WH[0] - 1 - ref[..., 0], 0, (width - 1) * stride),
+                                   atol=0.02)
+        np.testing.assert_allclose(sampled[..., 1], np.clip(ref[..., 1], 0, (height - 1) * stride), atol=0.02)
+    dataset = SequenceDataset(store.path, np.arange(16), ["0", "1"], window_frames=3, flip_joint_feats=True)
+    batch = dataset[BatchRequest(np.array([2, 5]), ("feat_flip",))]
+    assert batch["joint_feats"] == [] and len(batch["joint_feats_flip"]) == 2
+    frames = dataset.inputs.frames[np.unique(windows(dataset.videos, np.array([2, 5]), 3))]
+    np.testing.assert_array_equal(batch["joint_feats_flip"][1].numpy(), store.read("joint_feat_flip/1")[frames])
+
+
 def _temporal_config(frames: int, context: str = "fusion", **train_overrides) -> dict:
-    cfg = tiny_config(train=dict(epochs=2, batch_size=6, in_memory=False, window_chunk=4, **train_overrides),
-                      data=dict(frame_step=1))
-    cfg["model"] = dict(type="TemporalPoseFormer", context=context, frames=frames, levels=[0, 1], embed_dim=16,
-                        depth=1, spatial_heads=4, fusion_heads=4, temporal_joint_dim=4, temporal_depth=1,
-                        temporal_heads=4, drop_path_rate=0.1)
-    return cfg
+    return tiny_temporal_config(frames, context, train=dict(epochs=2, batch_size=6, in_memory=False, **train_overrides),
+                                data=dict(frame_step=1))
 
 
 def test_a_temporal_config_trains_and_evaluates_from_joint_features_alone(tmp_path):
@@ -92,6 +187,27 @@ def test_a_temporal_config_trains_and_evaluates_from_joint_features_alone(tmp_pa
                                           str(result.best_checkpoint), "--store", str(store.path)])
     assert evaluated.exit_code == 0, evaluated.output
     assert "MPJVE" in evaluated.output and f"MPJPE {metrics['mpjpe']:.2f} mm" in evaluated.output
+
+
+def test_ca_pf_s_trains_and_flip_tests_on_the_mirrored_crops_joint_features(tmp_path):
+    """flip_features='extracted': refused, before a run dir exists, on a store whose feat_flip came
+    after its joint features (no joint_feat_flip yet), naming the command; once `capf cache
+    joint-feats` adds them, every mirrored training batch (flip_prob 1) reads them (the loop stops
+    on one that does not) and so does the flip test."""
+    store = make_store(tmp_path / "s.zarr", num_frames=24, shard_frames=8)
+    jf.write_joint_feats(store.path, progress=False)
+    add_flip_maps(store.path, lambda name, maps: 2.0 * maps)
+    cfg = _temporal_config(3, flip_features="extracted", flip_prob=1.0)
+    cfg["eval"] = {**cfg["eval"], "flip_features": "extracted"}
+    with pytest.raises(StoreError, match="joint_feat_flip.*capf cache joint-feats"):
+        train(TrainRequest(cfg=cfg, store_path=store.path, work_root=tmp_path / "runs", config_name="c3",
+                           max_iters=1, progress=False))
+    assert not (tmp_path / "runs" / "c3").exists()
+    assert jf.write_joint_feats(store.path, progress=False).groups == ("joint_feat_flip",)
+    result = train(TrainRequest(cfg=cfg, store_path=store.path, work_root=tmp_path / "runs", config_name="c3",
+                                max_iters=2, progress=False))
+    assert result.iterations == 2 and result.metrics["flip_features"] == "extracted"
+    assert np.isfinite(result.metrics["mpjpe"])
 
 
 def test_the_poseformer_baseline_needs_no_joint_features(tmp_path):
