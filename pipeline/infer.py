@@ -220,10 +220,6 @@ def _plan(request: InferRequest) -> _Plan:
         raise InferError(f"--boxes {request.boxes} and --person-config {request.person_config} both give person "
                          "boxes; pass one of them")
     demo_mode = request.ckpt is None
-    models = resolve_models(ckpt=request.ckpt, lift_config=request.lift_config,
-                            detector_config=request.detector_config,
-                            detector_checkpoint=request.detector_checkpoint, random_init=request.random_init,
-                            demo_dir=request.demo_dir)
     input_path = Path(request.input) if request.input is not None else demo_clip(request.demo_dir)
     boxes = request.boxes
     if request.input is None and boxes is None and request.person_config is None:
@@ -241,6 +237,11 @@ def _plan(request: InferRequest) -> _Plan:
     bad_frames = [k for k in request.show_sampling or () if not 0 <= k < len(clip)]
     if bad_frames:
         raise InferError(f"--show-sampling frame {bad_frames[0]} is outside {clip.path}'s {len(clip)} frames")
+    # the cheap checks of the input and --out come first; then the models (made if missing, in demo mode)
+    models = resolve_models(ckpt=request.ckpt, lift_config=request.lift_config,
+                            detector_config=request.detector_config,
+                            detector_checkpoint=request.detector_checkpoint, random_init=request.random_init,
+                            demo_dir=request.demo_dir)
     camera = clip_intrinsics(clip.path, clip.name, clip.sizes_wh, camera=request.camera, key=request.camera_key,
                              fov_deg=request.fov_deg)  # CameraError: one line, before any work
     cfg = models.cfg

@@ -71,9 +71,9 @@ def test_single_frame_capf_as_onnx_matches_torch_on_the_stores_frames(store, tmp
 
 
 def test_temporal_lifter_as_onnx_over_its_window(store, tmp_path):
-    cfg = tiny_config(train=dict(batch_size=4, window_chunk=4), data=dict(frame_step=1))
-    cfg["model"] = dict(type="TemporalPoseFormer", context="fusion", frames=5, levels=[0, 1], embed_dim=16, depth=1,
-                        spatial_heads=4, fusion_heads=4, temporal_joint_dim=4, temporal_depth=1, temporal_heads=4,
+    cfg = tiny_config(train=dict(batch_size=4), data=dict(frame_step=1))
+    cfg["model"] = dict(type="ContextAwarePoseFormerS", context="fusion", frames=5, levels=[0, 1], embed_dim=8,
+                        depth=1, spatial_heads=4, fusion_heads=2, temporal_depth=1, temporal_heads=4,
                         ref_convention="mmpose")
     ckpt = trained(tmp_path, store, cfg, "tiny_t5")
     code, output = export(ckpt, "--out", tmp_path / "onnx", "--store", store.path)
