@@ -9,8 +9,11 @@ at the authors' value:
 * ``train.amp=False`` (they run fp32 throughout), and their released Human3.6M optimiser
   (lr 6.4e-4 on every parameter, weight decay 0.1), for fine-tuning from the import (their 3DHP
   script trains otherwise; its recipe is not reproduced);
-* ``eval.reroot=False`` (their MPJPE on the raw output), ``eval.flip_test=True`` (both their
-  Human3.6M ``train.py`` and their 3DHP ``run_3dhp.py`` average the mirrored crop's prediction);
+* Human3.6M: ``eval.reroot=False`` (their MPJPE on the raw output) and ``eval.flip_test=True``
+  (their ``train.py`` averages the mirrored crop's prediction); MPI-INF-3DHP:
+  ``eval.reroot='zero_root'`` (their ``run_3dhp.py`` sets the predicted root to zero and leaves the
+  other joints) and no flip test (its flip path needs a mirrored input their 3DHP loader never
+  builds, so it cannot have produced their numbers);
 * the data split of the dataset the model was trained on (Human3.6M S9, S11; 3DHP TS1-TS6).
 
 The config sets every key of the model, train, eval and data sections explicitly (not through a
@@ -33,15 +36,18 @@ SPLITS = {  # the joint order a lifter works in says which dataset it was traine
     "mpi3dhp17": dict(train_subjects=[f"S{i}" for i in range(1, 9)], test_subjects=[f"TS{i}" for i in range(1, 7)]),
 }
 AUTHORS_TRAIN = dict(lr=6.4e-4, offset_lr_mult=1.0, weight_decay=0.1, lr_decay=0.99, amp=False)
-AUTHORS_EVAL = dict(flip_test=True, reroot=False)
+AUTHORS_EVAL = {  # per joint order, i.e. per dataset the lifter was trained on
+    "h36m17": dict(flip_test=True, reroot=False),
+    "mpi3dhp17": dict(flip_test=False, reroot="zero_root"),
+}
 SECTION_ORDER = ("model", "detector_levels", "train", "eval", "data")
 NOTES = {  # comments beside the keys where the authors' code departs from CAPF's defaults
     "model.ref_convention": "parity: their x / 96 - 1, y / 128 - 1 on every level",
     "model.sampling_padding": "parity: their initial samples use grid_sample's zero padding",
     "model.deformable_norm_eps": "parity: their deformable layers' nn.LayerNorm default",
     "train.amp": "parity: they run fp32 throughout",
-    "eval.reroot": "parity: their MPJPE scores the raw output against the root-relative truth",
-    "eval.flip_test": "their evaluation averages the mirrored crop's prediction",
+    "eval.reroot": "parity: their evaluation's root handling (H36M: the raw output; 3DHP: the root set to zero)",
+    "eval.flip_test": "parity: their H36M evaluation averages the mirrored crop's prediction; their 3DHP one does not",
 }
 
 
@@ -55,7 +61,7 @@ def lift_config_sections(settings: LifterSettings) -> dict[str, dict[str, Any]]:
     data = {**defaults["data"], **SPLITS[settings.joint_order]}
     return dict(model=model, detector_levels=detector_levels,
                 train={**defaults["train"], **AUTHORS_TRAIN},
-                eval={**defaults["eval"], **AUTHORS_EVAL}, data=data)
+                eval={**defaults["eval"], **AUTHORS_EVAL[settings.joint_order]}, data=data)
 
 
 def _literal(value: Any) -> str:

@@ -190,7 +190,7 @@ def lift_window(lifter: Lifter, store_path: Path, records: np.ndarray, *, track:
     if dataset.inputs.target_m is not None:
         result = evaluate(lifter.model, dataset, device=lifter.device, batch_size=lifter.batch_size, workers=0,
                           flip_test=lifter.flip_test, amp=lifter.amp, dataset_type=lifter.dataset_type,
-                          flip_features=flip_features, reroot=bool(lifter.cfg["eval"].get("reroot", True)))
+                          flip_features=flip_features, reroot=lifter.cfg["eval"].get("reroot", "auto"))
         kp3d_mm = np.empty_like(result.pred_mm, dtype=np.float32)
         kp3d_mm[to_records] = result.pred_mm
         return LiftedWindow(kp3d_mm, result.metrics)

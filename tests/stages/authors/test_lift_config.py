@@ -46,7 +46,9 @@ def test_parity_options_at_the_authors_values(tmp_path):
     assert h36m["data"]["test_subjects"] == ["S9", "S11"]
     assert h36m["detector_levels"] == dict(input_size_wh=[192, 256], strides=[4, 8, 16, 32], channels=[32, 64, 128, 256])
     mpi = _written(tmp_path, convert_lifter(stand_in_checkpoint(FIXTURE, "3dhp_hrnet_w32", prefix=LIFTER_PREFIX)))
-    assert (mpi["model"]["context"], mpi["model"]["embed_dim"], mpi["eval"]["reroot"]) == ("fusion", 64, False)
+    assert (mpi["model"]["context"], mpi["model"]["embed_dim"]) == ("fusion", 64)
+    # their run_3dhp.py: the predicted root set to zero, the other joints left; no flip test
+    assert (mpi["eval"]["reroot"], mpi["eval"]["flip_test"]) == ("zero_root", False)
     assert mpi["data"]["test_subjects"] == ["TS1", "TS2", "TS3", "TS4", "TS5", "TS6"]
 
 
@@ -73,3 +75,16 @@ def test_lift_checkpoint_is_read_as_capf_reads_its_own(tmp_path):
     cfg = _written(tmp_path, converted)
     model = build_lifter(cfg, geometry_from_config(cfg))
     model.load_state_dict(loaded.state_dict)
+
+
+def test_imported_3dhp_lifter_is_the_authors_3dhp_config_model(tmp_path):
+    """`capf import` of the authors' 3DHP checkpoint and configs/capf/capf_hrnet32_3dhp_authors.py describe
+    one model: the same architecture keys and the same tensors, shape for shape."""
+    converted = convert_lifter(stand_in_checkpoint(FIXTURE, "3dhp_hrnet_w32", prefix=LIFTER_PREFIX))
+    imported = lift_settings(_written(tmp_path, converted))
+    ours = lift_settings(load_config(PROJECT_ROOT / "configs" / "capf" / "capf_hrnet32_3dhp_authors.py"))
+    keys = ("type", "context", "embed_dim", "depth", "levels", "ref_convention", "sampling_padding", "mlp_ratio")
+    assert {k: imported["model"][k] for k in keys} == {k: ours["model"][k] for k in keys}
+    assert imported["eval"]["reroot"] == ours["eval"]["reroot"] == "zero_root"
+    theirs = build_lifter(ours, geometry_from_config(ours)).state_dict()
+    assert {k: tuple(v.shape) for k, v in converted.state_dict.items()} == {k: tuple(v.shape) for k, v in theirs.items()}

@@ -8,7 +8,6 @@ import json
 import math
 from collections import Counter
 
-import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
