@@ -8,7 +8,7 @@ inputs; batch sizes are dynamic:
   ``X / w * 2 - [1, h / w]``, ``ref_px`` (B, 17, 2) the joints in detector-input pixels, and
   ``feat_<l>`` (B, C_l, H_l, W_l) per feature level -> ``kp3d`` (B, 17, 3) root-relative, metres;
   ``context="none"`` (PoseFormer) takes ``pose2d`` only;
-* temporal (``TemporalPoseFormer`` over T frames): ``pose2d`` (U, 17, 2) of the U distinct frames a
+* temporal (``ContextAwarePoseFormerS`` or ``PoseFormer`` over T frames): ``pose2d`` (U, 17, 2) of the U distinct frames a
   batch of windows uses, ``window`` (B, T) int64 indices into them (the target frame in the middle)
   and ``joint_feat_<l>`` (U, 17, C_l) -> ``kp3d`` (B, 17, 3) of the B centre frames.
 

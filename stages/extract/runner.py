@@ -198,7 +198,7 @@ def run_extraction(request: ExtractRequest, plan: ExtractPlan | None = None) -> 
         detector_seconds += flip_seconds
         shards += flip_shards
         if flip_complete:
-            _add_joint_feats(plan.path, request)  # joint_feat_flip from the finished feat_flip maps
+            add_joint_feats(plan.path, progress=request.progress)  # joint_feat_flip from the finished feat_flip maps
     loop_seconds = time.perf_counter() - loop_started
     elapsed = time.perf_counter() - started
     size = store.size_on_disk()

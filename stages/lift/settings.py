@@ -15,6 +15,12 @@ from stages.settings import (ALL_SECTIONS, STAGE_ONE_SECTIONS, ConfigError, comp
 
 BASE_FILE = "configs/lift/capf_base.py"
 GEOMETRY_KEYS = ("level_channels", "level_strides", "input_size_wh")  # model keys that restate the store's
+# Keys CAPF once had and no longer reads. A run dir's config.py records every key of its day, so a
+# checkpoint trained then must still load: a retired key is dropped (it changes nothing now), while
+# any other unknown key stays an error.
+RETIRED_KEYS = {
+    "train": ("window_chunk",),  # temporal batches were chunks of consecutive windows; windows now shuffle freely
+}
 
 
 def _model_keys(base_model: dict, model_type: str) -> set[str]:
@@ -45,7 +51,8 @@ def lift_settings(cfg: dict) -> dict:
     # another lifter class (the temporal one) takes the base's defaults for the arguments it shares
     out["model"] = {**{k: v for k, v in base["model"].items() if k in keys}, **model}
     for section in ("train", "eval", "data"):
-        out[section] = complete_section(cfg.get(section), base[section], f"{section}.")
+        given = {k: v for k, v in (cfg.get(section) or {}).items() if k not in RETIRED_KEYS.get(section, ())}
+        out[section] = complete_section(given, base[section], f"{section}.")
     if cfg.get("detector_levels"):
         refuse_unknown(cfg["detector_levels"], base["detector_levels"], "detector_levels.")
     if any(section in cfg for section in STAGE_ONE_SECTIONS):  # the store's extract sections, checked alike

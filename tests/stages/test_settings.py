@@ -48,3 +48,12 @@ def test_extract_sections_are_completed_from_the_defaults_file():
         extract_settings({**EXTRACT, "dataset": {"type": "h36m", "annotations": "x.npz"}})
     with pytest.raises(ConfigError, match="kp2d.file"):
         extract_settings({**EXTRACT, "kp2d": {"source": "external"}})
+
+
+def test_a_retired_key_in_an_older_run_config_is_dropped_and_a_typo_still_refused():
+    """A run dir's config.py records every key of its day: a checkpoint trained before a key was
+    retired still loads, while a near-miss of a live key stays an error."""
+    settings = lift_settings({"train": {"window_chunk": 32, "epochs": 3}})
+    assert "window_chunk" not in settings["train"] and settings["train"]["epochs"] == 3
+    with pytest.raises(ConfigError, match="window_chunks"):
+        lift_settings({"train": {"window_chunks": 32}})

@@ -30,9 +30,9 @@ def _joint_feat_store(tmp_path, in_memory: bool):
 
     path = make_store(tmp_path / "jf.zarr", num_frames=32, shard_frames=8).path
     write_joint_feats(path, progress=False)
-    model = dict(type="TemporalPoseFormer", context="fusion", frames=3, levels=[0, 1], embed_dim=16, depth=1,
-                 spatial_heads=4, fusion_heads=4, temporal_joint_dim=4, temporal_depth=1, temporal_heads=4)
-    return path, {"model": model, "train": dict(in_memory=in_memory, window_chunk=4), "data": dict(frame_step=1)}
+    model = dict(type="ContextAwarePoseFormerS", context="fusion", frames=3, levels=[0, 1], embed_dim=8, depth=1,
+                 spatial_heads=4, fusion_heads=2, temporal_depth=1, temporal_heads=4)
+    return path, {"model": model, "train": dict(in_memory=in_memory), "data": dict(frame_step=1)}
 
 
 @pytest.mark.parametrize("array, make", [
